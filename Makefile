@@ -1,0 +1,45 @@
+# FleetPulse. `make run` builds everything and starts the server with the
+# simulated fleet; `make test` runs every test, the browser test included.
+
+GO      ?= go
+ECHARTS := 5.6.0
+WASM    := web/app.wasm
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
+.PHONY: all build wasm echarts run test test-go test-wasm vet lint bench clean
+
+all: build
+
+build: wasm echarts
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/fleetpulse .
+
+wasm:
+	GOOS=js GOARCH=wasm $(GO) build -trimpath -ldflags '-s -w' -o $(WASM) ./app
+
+echarts: web/echarts/echarts.min.js
+
+web/echarts/echarts.min.js:
+	./scripts/fetch-echarts.sh $(ECHARTS) web/echarts
+
+run: build
+	./bin/fleetpulse $(ARGS)
+
+vet:
+	$(GO) vet ./...
+	GOOS=js GOARCH=wasm $(GO) vet ./app/... ./shared/...
+
+test: vet wasm echarts test-wasm
+	FLEETPULSE_BROWSER_TEST=1 $(GO) test -race -shuffle=on -count=1 ./...
+
+test-wasm:
+	GOOS=js GOARCH=wasm $(GO) test -exec="$$($(GO) env GOROOT)/lib/wasm/go_js_wasm_exec" ./shared/...
+
+lint:
+	$(GO) tool staticcheck ./...
+
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem ./...
+
+clean:
+	rm -rf bin $(WASM) web/echarts
