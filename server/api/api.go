@@ -1,0 +1,215 @@
+// Package api serves FleetPulse's HTTP API: /data, /data/fleet, /ws, the
+// health probes and the dashboard.
+//
+// Bodies of unfiltered reads are encoded once per final window by the view
+// and served as they are; a filtered read encodes only the rows it selects.
+// Every error is JSON {"error": "..."} and never carries internal error text.
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"regexp"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"fleetpulse/server/view"
+	"fleetpulse/shared/telemetry"
+)
+
+// Deps are what the handler serves.
+type Deps struct {
+	View *view.View
+	// WS serves /ws (the hub).
+	WS http.Handler
+	// UI serves the dashboard and its assets at every other path.
+	UI http.Handler
+	// Ready reports whether the server is ready for traffic; /readyz
+	// answers 503 while it is false.
+	Ready *atomic.Bool
+}
+
+// NewHandler returns the handler of every route.
+func NewHandler(d Deps) http.Handler {
+	mux := http.NewServeMux()
+	addRoutes(mux, d)
+	return mux
+}
+
+// errBadRequest marks errors whose text is safe to show the client.
+type badRequest struct{ msg string }
+
+func (e badRequest) Error() string { return e.msg }
+
+// writeError maps err to a status and a JSON body. Only bad-request errors
+// show their text; anything else is an internal error.
+func writeError(w http.ResponseWriter, err error) {
+	var br badRequest
+	status, msg := http.StatusInternalServerError, "internal error"
+	if errors.As(err, &br) {
+		status, msg = http.StatusBadRequest, br.msg
+	}
+	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":"internal error"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+var vehicleIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$`)
+
+// query is a parsed, validated set of read parameters.
+type query struct {
+	csv        bool
+	vehicleIDs map[string]bool // nil: all
+	since      time.Time       // zero: no bound
+}
+
+// parseQuery validates the parameters that route allows; any other
+// parameter is an error, so a typo is not silently ignored.
+func parseQuery(r *http.Request, allowed ...string) (query, error) {
+	var q query
+	vals := r.URL.Query()
+	ok := map[string]bool{"format": true}
+	for _, a := range allowed {
+		ok[a] = true
+	}
+	for k := range vals {
+		if !ok[k] {
+			return q, badRequest{"unknown parameter " + strconv.Quote(k)}
+		}
+	}
+	switch f := vals.Get("format"); f {
+	case "", "json":
+	case "csv":
+		q.csv = true
+	default:
+		return q, badRequest{"format must be json or csv"}
+	}
+	if ids, ok := vals["vehicle_id"]; ok {
+		if len(ids) > 1000 {
+			return q, badRequest{"at most 1000 vehicle_id parameters"}
+		}
+		q.vehicleIDs = make(map[string]bool, len(ids))
+		for _, id := range ids {
+			if !vehicleIDPattern.MatchString(id) {
+				return q, badRequest{"vehicle_id must match " + vehicleIDPattern.String()}
+			}
+			q.vehicleIDs[id] = true
+		}
+	}
+	if s := vals.Get("since"); s != "" {
+		t, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			return q, badRequest{"since must be an RFC 3339 time with a zone, such as 2026-11-27T04:40:00Z"}
+		}
+		q.since = t
+	}
+	return q, nil
+}
+
+func writeBody(w http.ResponseWriter, r *http.Request, c *view.Current, csv bool, body []byte) {
+	h := w.Header()
+	if csv {
+		h.Set("Content-Type", "text/csv; charset=utf-8")
+	} else {
+		h.Set("Content-Type", "application/json")
+	}
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Fleetpulse-Seq", strconv.FormatUint(c.Seq, 10))
+	if !c.Watermark.IsZero() {
+		h.Set("X-Fleetpulse-Window-End", c.Watermark.UTC().Format(telemetry.TimeLayout))
+	}
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	if r.Method != http.MethodHead {
+		w.Write(body)
+	}
+}
+
+func handleData(v *view.View) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q, err := parseQuery(r, "vehicle_id")
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		c := v.Current()
+		if q.vehicleIDs == nil {
+			body := c.LatestJSON
+			if q.csv {
+				body = c.LatestCSV
+			}
+			writeBody(w, r, c, q.csv, body)
+			return
+		}
+		var rows []telemetry.VehicleRow
+		for _, row := range c.Latest {
+			if q.vehicleIDs[row.VehicleID] {
+				rows = append(rows, row)
+			}
+		}
+		var body []byte
+		if q.csv {
+			body = view.AppendLatestCSV(nil, rows, c.Updated)
+		} else {
+			body = append(telemetry.AppendVehiclesJSON(nil, rows), '\n')
+		}
+		writeBody(w, r, c, q.csv, body)
+	})
+}
+
+func handleFleet(v *view.View) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q, err := parseQuery(r, "since")
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		c := v.Current()
+		if q.since.IsZero() {
+			body := c.FleetJSON
+			if q.csv {
+				body = c.FleetCSV
+			}
+			writeBody(w, r, c, q.csv, body)
+			return
+		}
+		rows := c.Fleet
+		for len(rows) > 0 && rows[0].WindowStart.Before(q.since) {
+			rows = rows[1:]
+		}
+		var body []byte
+		if q.csv {
+			body = view.AppendFleetCSV(nil, rows)
+		} else {
+			body = append(telemetry.AppendFleetJSON(nil, rows), '\n')
+		}
+		writeBody(w, r, c, q.csv, body)
+	})
+}
+
+func handleHealthz() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+}
+
+func handleReadyz(ready *atomic.Bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !ready.Load() {
+			w.Header().Set("Retry-After", "1")
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+}

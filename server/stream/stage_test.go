@@ -1,0 +1,71 @@
+package stream
+
+import (
+	"context"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"fleetpulse/shared/telemetry"
+)
+
+func TestStageIdleRuleClosesWindows(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := mustNew(t, Config{Window: 10 * time.Second, Lateness: 5 * time.Second})
+		var stats Stats
+		st := NewStage(p, 5*time.Second, 20*time.Second, time.Now, &stats)
+		in := make(chan []telemetry.Event)
+		out := make(chan telemetry.Window, 8)
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		done := make(chan error, 1)
+		go func() { done <- st.Run(ctx, in, out) }()
+
+		start := time.Now()
+		in <- []telemetry.Event{{VehicleID: "A", TS: start.UnixMilli(), SpeedKPH: 42}}
+		// The producer falls silent. Before idle-timeout nothing closes.
+		time.Sleep(19 * time.Second)
+		synctest.Wait()
+		if len(out) != 0 {
+			t.Fatalf("window closed before the idle timeout")
+		}
+		// After it, the watermark follows the clock: now − lateness passes
+		// the window's end within one more window.
+		time.Sleep(20 * time.Second)
+		synctest.Wait()
+		if len(out) != 1 {
+			t.Fatalf("got %d windows after idling, want 1", len(out))
+		}
+		w := <-out
+		if w.Fleet.Events != 1 || w.Vehicles[0].AvgSpeedKPH != 42 {
+			t.Fatalf("window = %+v", w.Fleet)
+		}
+		close(in)
+		if err := <-done; err != nil {
+			t.Fatalf("Run = %v, want nil after in closed", err)
+		}
+		if _, ok := <-out; ok {
+			t.Fatal("out not closed")
+		}
+		if stats.Accepted.Load() != 1 || stats.WindowsClosed.Load() != 1 {
+			t.Fatalf("stats accepted %d windows %d, want 1 1", stats.Accepted.Load(), stats.WindowsClosed.Load())
+		}
+	})
+}
+
+func TestStageFlushesOnClose(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := mustNew(t, Config{Window: 10 * time.Second, Lateness: 5 * time.Second})
+		st := NewStage(p, 5*time.Second, 0, time.Now, new(Stats))
+		in := make(chan []telemetry.Event, 1)
+		out := make(chan telemetry.Window, 8)
+		in <- []telemetry.Event{{VehicleID: "A", TS: time.Now().UnixMilli(), SpeedKPH: 1}}
+		close(in)
+		if err := st.Run(t.Context(), in, out); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(out); n != 1 {
+			t.Fatalf("flushed %d windows, want the open one", n)
+		}
+	})
+}

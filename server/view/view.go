@@ -1,0 +1,117 @@
+// Package view holds what the server serves from memory: the retained fleet
+// rows, the latest per-vehicle rows and their encodings, made once per final
+// window and shared by every request and subscriber.
+//
+// View is safe for concurrent use: one writer (the delivery stage) calls
+// Apply, any number of readers call Current. A Current value is immutable.
+package view
+
+import (
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"fleetpulse/shared/telemetry"
+	"fleetpulse/shared/wire"
+)
+
+// SnapshotFleetRows is how many of the latest fleet rows a /ws snapshot
+// carries; /data/fleet serves all retained rows.
+const SnapshotFleetRows = 360
+
+// Current is one immutable state of the view.
+type Current struct {
+	Seq       uint64
+	Fleet     []telemetry.FleetRow   // retained, oldest first
+	Latest    []telemetry.VehicleRow // of the latest final window
+	Updated   time.Time              // when the latest window was applied
+	Watermark time.Time              // the end of the latest window
+
+	// Encodings, made once.
+	LatestJSON, LatestCSV []byte
+	FleetJSON, FleetCSV   []byte
+	Snapshot              []byte // the /ws snapshot message
+}
+
+// View is the served state. Create it with New.
+type View struct {
+	retention time.Duration
+	now       func() time.Time
+	cur       atomic.Pointer[Current]
+}
+
+// New returns a view that starts from the rows loaded from the files and
+// continues seq from seq.
+func New(seq uint64, fleet []telemetry.FleetRow, latest []telemetry.VehicleRow, retention time.Duration, now func() time.Time) *View {
+	v := &View{retention: retention, now: now}
+	c := &Current{Seq: seq, Fleet: fleet, Latest: latest, Updated: now()}
+	if n := len(latest); n > 0 {
+		c.Watermark = latest[0].WindowEnd
+	}
+	v.encode(c)
+	v.cur.Store(c)
+	return v
+}
+
+// Current returns the state now.
+func (v *View) Current() *Current { return v.cur.Load() }
+
+// Apply makes w the latest final window and returns the new state and the
+// /ws window message for it.
+func (v *View) Apply(w telemetry.Window) (*Current, []byte) {
+	old := v.cur.Load()
+	now := v.now()
+	fleet := make([]telemetry.FleetRow, 0, len(old.Fleet)+1)
+	cut := w.Fleet.WindowEnd.Add(-v.retention)
+	for _, r := range old.Fleet {
+		if r.WindowEnd.After(cut) && r.WindowEnd.Before(w.Fleet.WindowEnd) {
+			fleet = append(fleet, r)
+		}
+	}
+	fleet = append(fleet, w.Fleet)
+	c := &Current{Seq: old.Seq + 1, Fleet: fleet, Latest: slices.Clip(w.Vehicles), Updated: now, Watermark: w.Fleet.WindowEnd}
+	v.encode(c)
+	v.cur.Store(c)
+	return c, wire.AppendWindow(nil, c.Seq, &w.Fleet, w.Vehicles)
+}
+
+func (v *View) encode(c *Current) {
+	c.LatestJSON = append(telemetry.AppendVehiclesJSON(nil, c.Latest), '\n')
+	c.LatestCSV = AppendLatestCSV(nil, c.Latest, c.Updated)
+	c.FleetJSON = append(telemetry.AppendFleetJSON(nil, c.Fleet), '\n')
+	c.FleetCSV = AppendFleetCSV(nil, c.Fleet)
+	snap := c.Fleet
+	if len(snap) > SnapshotFleetRows {
+		snap = snap[len(snap)-SnapshotFleetRows:]
+	}
+	c.Snapshot = wire.AppendSnapshot(nil, c.Seq, snap, c.Latest)
+}
+
+// AppendLatestCSV appends a header and rows in the layout of
+// latest_metrics.csv: the per-vehicle columns and last_updated.
+func AppendLatestCSV(b []byte, rows []telemetry.VehicleRow, updated time.Time) []byte {
+	b = telemetry.AppendHeader(b, telemetry.LatestColumns)
+	for i := range rows {
+		b = append(rows[i].AppendCSV(b), ',')
+		b = append(telemetry.AppendTime(b, updated), '\n')
+	}
+	return b
+}
+
+// AppendVehiclesCSV appends a header and rows in the per-vehicle layout.
+func AppendVehiclesCSV(b []byte, rows []telemetry.VehicleRow) []byte {
+	b = telemetry.AppendHeader(b, telemetry.VehicleColumns)
+	for i := range rows {
+		b = append(rows[i].AppendCSV(b), '\n')
+	}
+	return b
+}
+
+// AppendFleetCSV appends a header and rows in the fleet layout.
+func AppendFleetCSV(b []byte, rows []telemetry.FleetRow) []byte {
+	b = telemetry.AppendHeader(b, telemetry.FleetColumns)
+	for i := range rows {
+		b = append(rows[i].AppendCSV(b), '\n')
+	}
+	return b
+}

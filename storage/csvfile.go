@@ -1,0 +1,203 @@
+package storage
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"fleetpulse/shared/telemetry"
+)
+
+// readVehicles parses per-vehicle rows in the layout of cols:
+// telemetry.VehicleColumns (history files) or telemetry.LatestColumns
+// (latest_metrics.csv, whose last_updated is checked but not kept). The
+// input may start with a UTF-8 BOM; its header must equal cols. Errors give
+// the line.
+func readVehicles(r io.Reader, cols []string) ([]telemetry.VehicleRow, error) {
+	cr, err := newReader(r, cols)
+	if err != nil {
+		return nil, err
+	}
+	var rows []telemetry.VehicleRow
+	for {
+		rec, line, err := next(cr, cols)
+		if err == io.EOF {
+			return rows, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		p := fields{rec: rec, cols: cols}
+		row := telemetry.VehicleRow{
+			WindowStart: p.time(0),
+			WindowEnd:   p.time(1),
+			VehicleID:   p.vehicleID(2),
+			Events:      p.int(3),
+			AvgSpeedKPH: p.float(4),
+			MinSpeedKPH: p.float(5),
+			MaxSpeedKPH: p.float(6),
+			DistanceKM:  p.float(7),
+			LastLat:     p.float(8),
+			LastLon:     p.float(9),
+			LastTS:      p.time(10),
+		}
+		for i := len(telemetry.VehicleColumns); i < len(cols); i++ {
+			p.time(i)
+		}
+		if p.err != nil {
+			return nil, fmt.Errorf("line %d: %w", line, p.err)
+		}
+		rows = append(rows, row)
+	}
+}
+
+// readFleet parses fleet rows in the layout of telemetry.FleetColumns, as
+// readVehicles does.
+func readFleet(r io.Reader) ([]telemetry.FleetRow, error) {
+	cols := telemetry.FleetColumns
+	cr, err := newReader(r, cols)
+	if err != nil {
+		return nil, err
+	}
+	var rows []telemetry.FleetRow
+	for {
+		rec, line, err := next(cr, cols)
+		if err == io.EOF {
+			return rows, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		p := fields{rec: rec, cols: cols}
+		row := telemetry.FleetRow{
+			WindowStart:     p.time(0),
+			WindowEnd:       p.time(1),
+			VehiclesActive:  p.int(2),
+			Events:          p.int(3),
+			AvgSpeedKPH:     p.float(4),
+			MaxSpeedKPH:     p.float(5),
+			DistanceKM:      p.float(6),
+			LateEvents:      p.int(7),
+			DuplicateEvents: p.int(8),
+			RejectedEvents:  p.int(9),
+		}
+		if p.err != nil {
+			return nil, fmt.Errorf("line %d: %w", line, p.err)
+		}
+		rows = append(rows, row)
+	}
+}
+
+// newReader skips an optional BOM, reads the header and checks that it is
+// exactly cols.
+func newReader(r io.Reader, cols []string) (*csv.Reader, error) {
+	br := bufio.NewReader(r)
+	if b, _ := br.Peek(len(bom)); bytes.Equal(b, bom) {
+		br.Discard(len(bom))
+	}
+	cr := csv.NewReader(br)
+	cr.FieldsPerRecord = -1 // checked by next, with a clearer message
+	cr.ReuseRecord = true
+	head, err := cr.Read()
+	if err == io.EOF {
+		return nil, errors.New("line 1: no header")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Equal(head, cols) {
+		return nil, fmt.Errorf("line 1: header %q, want %q",
+			strings.Join(head, ","), strings.Join(cols, ","))
+	}
+	return cr, nil
+}
+
+// next reads the next record and checks its field count. It returns io.EOF
+// at the end.
+func next(cr *csv.Reader, cols []string) ([]string, int, error) {
+	rec, err := cr.Read()
+	if err != nil {
+		return nil, 0, err // a *csv.ParseError names the line
+	}
+	line, _ := cr.FieldPos(0)
+	if len(rec) != len(cols) {
+		return nil, line, fmt.Errorf("line %d: %d fields, want %d", line, len(rec), len(cols))
+	}
+	return rec, line, nil
+}
+
+// fields parses the fields of one record, keeping the first error.
+type fields struct {
+	rec  []string
+	cols []string
+	err  error
+}
+
+func (p *fields) fail(i int, err error) {
+	if p.err == nil {
+		p.err = fmt.Errorf("%s: %w", p.cols[i], err)
+	}
+}
+
+func (p *fields) time(i int) time.Time {
+	t, err := time.Parse(time.RFC3339, p.rec[i])
+	if err != nil {
+		p.fail(i, err)
+	}
+	return t.UTC()
+}
+
+func (p *fields) int(i int) int64 {
+	n, err := strconv.ParseInt(p.rec[i], 10, 64)
+	if err != nil {
+		p.fail(i, err)
+	}
+	return n
+}
+
+func (p *fields) float(i int) float64 {
+	f, err := strconv.ParseFloat(p.rec[i], 64)
+	if err == nil && (math.IsNaN(f) || math.IsInf(f, 0)) {
+		err = fmt.Errorf("%q is not a finite number", p.rec[i])
+	}
+	if err != nil {
+		p.fail(i, err)
+	}
+	return f
+}
+
+// vehicleID returns field i if it is a valid vehicle id. The check keeps a
+// foreign file from smuggling a comma or a quote into rows that are later
+// written without quoting.
+func (p *fields) vehicleID(i int) string {
+	s := p.rec[i]
+	if !validVehicleID(s) {
+		p.fail(i, fmt.Errorf("invalid vehicle id %q", s))
+	}
+	return strings.Clone(s) // not a slice of the whole line
+}
+
+// validVehicleID reports whether s matches ^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$.
+func validVehicleID(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case i > 0 && (c == '.' || c == '_' || c == ':' || c == '-'):
+		default:
+			return false
+		}
+	}
+	return true
+}
