@@ -1,0 +1,122 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"time"
+
+	"fleetpulse/server/stream"
+)
+
+// config is every setting of the server, filled from flags with the
+// environment (FLEETPULSE_<NAME>) as fallback; flags win.
+type config struct {
+	addr        string
+	storage     string
+	window      time.Duration
+	slide       time.Duration
+	lateness    time.Duration
+	idleTimeout time.Duration
+	tripGap     time.Duration
+	maxVehicles int
+	vehicles    int
+	rate        float64
+	seed        uint64
+	origins     []string
+	retention   time.Duration
+	csvBOM      bool
+}
+
+// parseConfig parses args, falling back to getenv for each flag not given.
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("fleetpulse", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var origins string
+	fs.StringVar(&c.addr, "addr", ":8080", "listen `address`")
+	fs.StringVar(&c.storage, "storage", "storage", "output root `dir`: csv/ and history/ live below it")
+	fs.DurationVar(&c.window, "window", 10*time.Second, "window length, whole seconds")
+	fs.DurationVar(&c.slide, "slide", 0, "window slide, whole seconds dividing -window (default: = window, tumbling)")
+	fs.DurationVar(&c.lateness, "lateness", 5*time.Second, "allowed lateness: how far the watermark trails the newest event")
+	fs.DurationVar(&c.idleTimeout, "idle-timeout", 0, "with no event accepted for this long, the watermark follows the clock (default: 2 × window)")
+	fs.DurationVar(&c.tripGap, "trip-gap", 5*time.Minute, "two events of one vehicle further apart than this add no distance")
+	fs.IntVar(&c.maxVehicles, "max-vehicles", 100_000, "most vehicles tracked at once; events of more are rejected")
+	fs.IntVar(&c.vehicles, "vehicles", 50, "simulated fleet size; 0 turns the simulator off")
+	fs.Float64Var(&c.rate, "rate", 1, "simulated events per vehicle per second")
+	fs.Uint64Var(&c.seed, "seed", 1, "simulator seed: the same seed gives the same fleet and routes")
+	fs.StringVar(&origins, "origins", "", "extra allowed WebSocket Origin `hosts`, comma-separated (patterns like *.example.com)")
+	fs.DurationVar(&c.retention, "retention", 168*time.Hour, "how long per-window history and fleet rows are kept")
+	fs.BoolVar(&c.csvBOM, "csv-bom", false, "start CSV files with a UTF-8 byte order mark (helps Excel and Power Query)")
+
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] || envErr != nil {
+			return
+		}
+		name := "FLEETPULSE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v := getenv(name); v != "" {
+			if err := f.Value.Set(v); err != nil {
+				envErr = fmt.Errorf("%s=%q: %v", name, v, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return c, envErr
+	}
+	if c.slide == 0 {
+		c.slide = c.window
+	}
+	if c.idleTimeout == 0 {
+		c.idleTimeout = 2 * c.window
+	}
+	for o := range strings.SplitSeq(origins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			c.origins = append(c.origins, o)
+		}
+	}
+	return c, c.validate()
+}
+
+func (c config) streamConfig() stream.Config {
+	return stream.Config{Window: c.window, Slide: c.slide, Lateness: c.lateness, TripGap: c.tripGap, MaxVehicles: c.maxVehicles}
+}
+
+func (c config) validate() error {
+	if _, _, err := net.SplitHostPort(c.addr); err != nil {
+		return fmt.Errorf("-addr %q: want host:port, such as :8080", c.addr)
+	}
+	if err := c.streamConfig().Validate(); err != nil {
+		return fmt.Errorf("-window/-slide/-lateness: %w", err)
+	}
+	switch {
+	case c.storage == "":
+		return errors.New("-storage must not be empty")
+	case c.idleTimeout < 0:
+		return errors.New("-idle-timeout must not be negative")
+	case c.tripGap <= 0:
+		return errors.New("-trip-gap must be positive")
+	case c.maxVehicles <= 0:
+		return errors.New("-max-vehicles must be positive")
+	case c.vehicles < 0 || c.vehicles > 1_000_000:
+		return errors.New("-vehicles must be between 0 and 1000000")
+	case c.vehicles > c.maxVehicles:
+		return fmt.Errorf("-vehicles %d exceeds -max-vehicles %d", c.vehicles, c.maxVehicles)
+	case c.rate <= 0 || c.rate > 1000:
+		return errors.New("-rate must be in (0, 1000]")
+	case c.retention < c.window:
+		return errors.New("-retention must be at least one window")
+	}
+	return nil
+}

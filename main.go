@@ -1,0 +1,227 @@
+// Command fleetpulse is the FleetPulse server: it runs the simulated fleet,
+// computes event-time windows per vehicle and for the fleet, and delivers
+// them to the dashboard, WebSocket subscribers, GET /data and CSV files.
+package main
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"fleetpulse/app/ui"
+	"fleetpulse/server/api"
+	"fleetpulse/server/hub"
+	"fleetpulse/server/sim"
+	"fleetpulse/server/stream"
+	"fleetpulse/server/view"
+	"fleetpulse/shared/telemetry"
+	"fleetpulse/storage"
+)
+
+// version names the build; the Makefile sets it. The dashboard's service
+// worker keeps its cache for as long as it does not change.
+var version = ""
+
+// web holds the static assets: icons and styles, and the build outputs
+// app.wasm and echarts (make wasm echarts), so the binary is self-contained.
+//
+//go:embed web
+var web embed.FS
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "fleetpulse:", err)
+		os.Exit(1)
+	}
+}
+
+// shutdownGrace bounds the HTTP server's shutdown once the pipeline has
+// drained; the whole shutdown stays within 10 s.
+const shutdownGrace = 5 * time.Second
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := parseConfig(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := newLogger(stderr)
+
+	store, err := storage.Open(cfg.storage, storage.Options{Retention: cfg.retention, BOM: cfg.csvBOM, Log: log})
+	if err != nil {
+		return fmt.Errorf("storage: %w", err)
+	}
+	defer store.Close()
+	fleetRows := store.Fleet()
+	// TODO(#6): persist seq; until then it restarts from the retained
+	// windows, which is exact while nothing has expired.
+	v := view.New(uint64(len(fleetRows)), fleetRows, store.Latest(), cfg.retention, time.Now)
+
+	proc, err := stream.New(cfg.streamConfig())
+	if err != nil {
+		return err
+	}
+	var stats stream.Stats
+	stage := stream.NewStage(proc, cfg.lateness, cfg.idleTimeout, time.Now, &stats)
+	fleet := sim.New(cfg.vehicles, cfg.seed)
+	subs := hub.New(hub.Options{OriginPatterns: cfg.origins, Log: log})
+	subs.SetSnapshot(v.Current().Snapshot)
+
+	ui.Routes()
+	dashboard := ui.Handler(buildVersion())
+	dashboard.Resources = embeddedWeb{http.FileServerFS(web)}
+	var ready atomic.Bool
+	handler := api.NewHandler(api.Deps{View: v, WS: subs, UI: dashboard, Ready: &ready})
+
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	// The pipeline runs on a context that a signal does not cancel, so
+	// that it can drain: the producers stop on the signal, the window
+	// stage flushes the open windows, delivery writes them and says
+	// goodbye to subscribers, and only then does the HTTP server stop.
+	g, gctx := errgroup.WithContext(context.WithoutCancel(ctx))
+	produce, stopProducing := context.WithCancel(ctx)
+	defer stopProducing()
+	events := make(chan []telemetry.Event, 64)
+	windows := make(chan telemetry.Window, 16)
+	drained := make(chan struct{})
+
+	g.Go(func() error {
+		defer close(events)
+		return fleet.Run(produce, cfg.rate, time.Now, events)
+	})
+	g.Go(func() error { return stage.Run(gctx, events, windows) })
+	g.Go(func() error {
+		defer close(drained)
+		return deliver(windows, v, subs, store, log)
+	})
+	g.Go(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		select {
+		case <-ctx.Done():
+			// A second signal now ends the process at once.
+			stop()
+			log.Info("shutting down")
+		case <-gctx.Done():
+		}
+		ready.Store(false)
+		stopProducing()
+		select {
+		case <-drained:
+		case <-gctx.Done():
+		}
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+		defer cancel()
+		subs.Close()
+		return srv.Shutdown(sctx)
+	})
+
+	ready.Store(true)
+	url := dashboardURL(ln.Addr())
+	log.Info("listening", "url", url, "vehicles", cfg.vehicles, "window", cfg.window, "slide", cfg.slide, "storage", store.Dir())
+	fmt.Fprintf(stdout, "FleetPulse dashboard: %s\n", url)
+	err = g.Wait()
+	log.Info("stopped", "events_accepted", stats.Accepted.Load(), "windows_closed", stats.WindowsClosed.Load())
+	return err
+}
+
+// deliver hands each final window to subscribers, the served view and the
+// CSV files, in that order, until windows is closed; then it disconnects
+// the subscribers after what is queued for them.
+func deliver(windows <-chan telemetry.Window, v *view.View, subs *hub.Hub, store *storage.Writer, log *slog.Logger) error {
+	failing := false
+	for w := range windows {
+		cur, msg := v.Apply(w)
+		subs.Publish(msg, cur.Snapshot)
+		err := store.Write(w)
+		switch {
+		case err != nil && !failing:
+			// Log once per episode, not once per window.
+			log.Error("csv write failed; keeping the last good files", "err", err)
+			failing = true
+		case err == nil && failing:
+			log.Info("csv writes recovered")
+			failing = false
+		}
+		log.Debug("window", "seq", cur.Seq, "window_end", w.End(), "vehicles", len(w.Vehicles), "events", w.Fleet.Events)
+	}
+	return subs.Close()
+}
+
+// embeddedWeb serves /web/ from the embedded assets for go-app.
+type embeddedWeb struct{ http.Handler }
+
+func (embeddedWeb) Resolve(location string) string {
+	if location == "" {
+		return "/"
+	}
+	return location
+}
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				return s.Value[:12]
+			}
+		}
+	}
+	return "dev"
+}
+
+func dashboardURL(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return "http://" + addr.String() + "/"
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/"
+}
+
+func newLogger(w io.Writer) *slog.Logger {
+	if f, ok := w.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			return slog.New(slog.NewTextHandler(w, nil))
+		}
+	}
+	return slog.New(slog.NewJSONHandler(w, nil))
+}

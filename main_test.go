@@ -1,0 +1,251 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"fleetpulse/shared/telemetry"
+	"fleetpulse/shared/wire"
+)
+
+// server is a running fleetpulse started by startServer.
+type server struct {
+	url     string // http://127.0.0.1:port/
+	storage string
+	stop    context.CancelFunc
+	done    chan error
+	stderr  *strings.Builder
+}
+
+// startServer runs the real server in-process on a free port with args
+// added to test defaults, and stops it at the end of the test.
+func startServer(t *testing.T, args ...string) *server {
+	t.Helper()
+	dir := t.TempDir()
+	base := []string{"-addr", "127.0.0.1:0", "-storage", dir, "-window", "1s", "-lateness", "0s", "-vehicles", "8", "-rate", "20"}
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	s := &server{storage: dir, stop: cancel, done: make(chan error, 1), stderr: new(strings.Builder)}
+	getenv := func(string) string { return "" }
+	go func() {
+		err := run(ctx, append(base, args...), getenv, pw, &syncWriter{b: s.stderr})
+		pw.Close()
+		s.done <- err
+	}()
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() {
+		if u, ok := strings.CutPrefix(sc.Text(), "FleetPulse dashboard: "); ok {
+			s.url = u
+			break
+		}
+	}
+	if s.url == "" {
+		cancel()
+		t.Fatalf("server did not print its URL: %v", <-s.done)
+	}
+	go io.Copy(io.Discard, pr)
+	t.Cleanup(func() { s.shutdown(t) })
+	waitReady(t, s.url+"readyz")
+	return s
+}
+
+func (s *server) shutdown(t *testing.T) {
+	t.Helper()
+	if s.stop == nil {
+		return
+	}
+	s.stop()
+	s.stop = nil
+	select {
+	case err := <-s.done:
+		if err != nil {
+			t.Errorf("run returned %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Errorf("server did not stop within 10 s")
+	}
+}
+
+// waitReady polls url until it answers 200, with a deadline.
+func waitReady(t *testing.T, url string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond) // readiness polling only
+	}
+	t.Fatalf("%s not ready within 10 s", url)
+}
+
+func getBody(t *testing.T, url string) (*http.Response, []byte) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, b
+}
+
+func dialWS(t *testing.T, url string) *websocket.Conn {
+	t.Helper()
+	c, _, err := websocket.Dial(t.Context(), "ws"+strings.TrimPrefix(url, "http"), nil)
+	if err != nil {
+		t.Fatalf("dial %s: %v", url, err)
+	}
+	c.SetReadLimit(64 << 20)
+	return c
+}
+
+func readMsg(t *testing.T, c *websocket.Conn, v any) wire.Envelope {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+	defer cancel()
+	_, b, err := c.Read(ctx)
+	if err != nil {
+		t.Fatalf("read /ws: %v", err)
+	}
+	var env wire.Envelope
+	if err := json.Unmarshal(b, &env); err != nil {
+		t.Fatalf("decode %q: %v", b, err)
+	}
+	if v != nil {
+		if err := json.Unmarshal(b, v); err != nil {
+			t.Fatalf("decode %s: %v", env.Type, err)
+		}
+	}
+	return env
+}
+
+func TestEndToEnd(t *testing.T) {
+	s := startServer(t)
+	c := dialWS(t, s.url+"ws")
+	defer c.CloseNow()
+
+	var snap wire.Snapshot
+	if env := readMsg(t, c, &snap); env.Type != wire.TypeSnapshot {
+		t.Fatalf("first message %q, want snapshot", env.Type)
+	}
+	var w1, w2 wire.Window
+	readMsg(t, c, &w1)
+	readMsg(t, c, &w2)
+	if w1.Type != wire.TypeWindow || !w1.Final || w2.Seq != w1.Seq+1 || w1.Seq != snap.Seq+1 {
+		t.Fatalf("windows: %s seq %d final %v, then seq %d; snapshot seq %d", w1.Type, w1.Seq, w1.Final, w2.Seq, snap.Seq)
+	}
+	if !w2.WindowStart.Equal(w1.WindowEnd) || w2.Fleet.VehiclesActive != 8 || len(w2.Vehicles) != 8 {
+		t.Fatalf("second window %v–%v with %d vehicles, want the next second with 8", w2.WindowStart, w2.WindowEnd, len(w2.Vehicles))
+	}
+
+	t.Run("data", func(t *testing.T) {
+		resp, b := getBody(t, s.url+"data")
+		var rows []telemetry.VehicleRow
+		if err := json.Unmarshal(b, &rows); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("GET /data: %d %v %s", resp.StatusCode, err, b)
+		}
+		if len(rows) != 8 || rows[0].VehicleID == "" || rows[0].Events == 0 {
+			t.Fatalf("GET /data: %d rows, first %+v", len(rows), rows[0])
+		}
+		_, b = getBody(t, s.url+"data?format=csv&vehicle_id="+rows[0].VehicleID)
+		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+		if lines[0] != strings.Join(telemetry.LatestColumns, ",") || len(lines) != 2 || !strings.Contains(lines[1], rows[0].VehicleID) {
+			t.Fatalf("GET /data?format=csv&vehicle_id=: %q", b)
+		}
+		resp, b = getBody(t, s.url+"data/fleet")
+		var fleet []telemetry.FleetRow
+		if err := json.Unmarshal(b, &fleet); err != nil || len(fleet) == 0 {
+			t.Fatalf("GET /data/fleet: %d %v %s", resp.StatusCode, err, b)
+		}
+		for _, bad := range []string{"data?format=xml", "data?vehicle_id=%0A", "data/fleet?since=yesterday", "data?colour=red"} {
+			resp, b := getBody(t, s.url+bad)
+			if resp.StatusCode != 400 || !strings.Contains(string(b), `"error"`) {
+				t.Errorf("GET /%s: %d %s, want 400 with an error", bad, resp.StatusCode, b)
+			}
+		}
+	})
+
+	t.Run("files", func(t *testing.T) {
+		b, err := os.ReadFile(filepath.Join(s.storage, "csv", "latest_metrics.csv"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+		if lines[0] != strings.Join(telemetry.LatestColumns, ",") || len(lines) != 9 {
+			t.Fatalf("latest_metrics.csv: header %q and %d rows, want the contract's header and 8 rows", lines[0], len(lines)-1)
+		}
+		hist, _ := filepath.Glob(filepath.Join(s.storage, "history", "*", "metrics_*Z.csv"))
+		if len(hist) < 2 {
+			t.Fatalf("%d history files, want one per window", len(hist))
+		}
+	})
+
+	t.Run("shutdown", func(t *testing.T) {
+		s.shutdown(t)
+		// Subscribers get the flushed windows, then Going Away.
+		for {
+			_, _, err := c.Read(t.Context())
+			if err != nil {
+				if st := websocket.CloseStatus(err); st != websocket.StatusGoingAway {
+					t.Fatalf("close status %v (%v), want 1001", st, err)
+				}
+				break
+			}
+		}
+		entries, _ := os.ReadDir(filepath.Join(s.storage, "csv"))
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), ".") {
+				t.Errorf("temporary file left: %s", e.Name())
+			}
+		}
+	})
+}
+
+func TestBadConfigFailsFast(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(file, nil, 0o644)
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"slide not dividing", []string{"-window", "10s", "-slide", "3s"}, nil, "multiple"},
+		{"env is read", nil, map[string]string{"FLEETPULSE_WINDOW": "1500ms"}, "whole number"},
+		{"bad env value", nil, map[string]string{"FLEETPULSE_RATE": "many"}, "FLEETPULSE_RATE"},
+		{"flag wins over env", []string{"-window", "2s", "-slide", "3s"}, map[string]string{"FLEETPULSE_SLIDE": "1s"}, "multiple"},
+		{"storage not writable", []string{"-storage", file}, nil, "storage"},
+		{"unknown flag", []string{"-colour"}, nil, "colour"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			args := append([]string{"-addr", "127.0.0.1:0", "-vehicles", "0", "-storage", t.TempDir()}, tc.args...)
+			// Should the config wrongly pass, the server stops soon.
+			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+			defer cancel()
+			err := run(ctx, args, func(k string) string { return tc.env[k] }, io.Discard, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("run(%v) = %v, want an error mentioning %q", tc.args, err, tc.want)
+			}
+		})
+	}
+}
