@@ -457,3 +457,50 @@ func TestPropertySlidingEqualsReference(t *testing.T) {
 		})
 	}
 }
+
+// TestReadmeExample checks the worked example of README.md, row by row.
+func TestReadmeExample(t *testing.T) {
+	t.Parallel()
+	p := mustNew(t, Config{Window: 10 * time.Second, Lateness: 5 * time.Second})
+	pos := func(s float64) (float64, float64) { return 52.5 + s/1000, 13.4 }
+	steps := []struct {
+		sec, speed float64
+		want       Outcome
+		wm         float64
+	}{
+		{2, 20, Accepted, -3}, {8, 40, Accepted, 3}, {6, 30, Accepted, 3}, {8, 99, Duplicate, 3},
+		{16, 50, Accepted, 11}, {9, 10, Late, 11}, {26, 50, Accepted, 21},
+	}
+	var wins []telemetry.Window
+	for i, s := range steps {
+		lat, lon := pos(s.sec)
+		e := ev("A", s.sec, lat, lon, s.speed)
+		if got := p.Add(&e); got != s.want {
+			t.Fatalf("row %d: %v, want %v", i+1, got, s.want)
+		}
+		if wm, _ := p.Watermark(); wm != base+int64(s.wm*1000) {
+			t.Fatalf("row %d: watermark %d ms after base, want %v s", i+1, wm-base, s.wm)
+		}
+		wins = append(wins, p.Emit()...)
+	}
+	if len(wins) != 2 {
+		t.Fatalf("%d windows, want [0,10) and [10,20)", len(wins))
+	}
+	lat2, lon2 := pos(2)
+	lat6, lon6 := pos(6)
+	lat8, lon8 := pos(8)
+	lat16, lon16 := pos(16)
+	a := wins[0].Vehicles[0]
+	wantDist := telemetry.HaversineKM(lat2, lon2, lat6, lon6) + telemetry.HaversineKM(lat6, lon6, lat8, lon8)
+	if a.Events != 3 || a.AvgSpeedKPH != 30 || a.MinSpeedKPH != 20 || a.MaxSpeedKPH != 40 ||
+		math.Abs(a.DistanceKM-wantDist) > 1e-12 || !a.LastTS.Equal(at(8)) || a.LastLat != lat8 {
+		t.Errorf("row of A for [0,10) = %+v", a)
+	}
+	if f := wins[0].Fleet; f.DuplicateEvents != 1 || f.LateEvents != 0 {
+		t.Errorf("fleet [0,10) counters = %+v", f)
+	}
+	b := wins[1]
+	if b.Fleet.LateEvents != 1 || math.Abs(b.Vehicles[0].DistanceKM-telemetry.HaversineKM(lat8, lon8, lat16, lon16)) > 1e-12 {
+		t.Errorf("window [10,20) = %+v, %+v", b.Fleet, b.Vehicles[0])
+	}
+}
