@@ -1,0 +1,252 @@
+package ui
+
+import (
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"fleetpulse/app/live"
+	"fleetpulse/shared/telemetry"
+)
+
+// maxFleetRows bounds the fleet series the page keeps, so that its memory
+// stays flat however long it runs: 360 windows are an hour of 10 s windows.
+const maxFleetRows = 360
+
+// fastestN is how many vehicles the bar chart shows.
+const fastestN = 10
+
+// status is what the connection indicator says.
+type status string
+
+const (
+	statusConnecting   status = "connecting"
+	statusConnected    status = "connected"
+	statusReconnecting status = "reconnecting"
+	statusStale        status = "stale"
+)
+
+// dashboard is the page's data: plain Go, no DOM, so it is tested natively.
+// The overview component changes it only on the UI goroutine.
+type dashboard struct {
+	state live.State
+	// stale is set by the feed's goroutine from its freshness.
+	stale   bool
+	lastErr string
+	retryIn time.Duration
+
+	// seq is the seq of the last snapshot or final window applied.
+	seq uint64
+	// fleet holds the last maxFleetRows fleet rows, oldest first.
+	fleet []telemetry.FleetRow
+	// vehicles are the per-vehicle rows of the latest final window.
+	vehicles []telemetry.VehicleRow
+
+	// fleetDirty and vehiclesDirty say which chart needs drawing.
+	fleetDirty, vehiclesDirty bool
+}
+
+// apply folds one feed event into d.
+func (d *dashboard) apply(ev live.Event) {
+	d.state = ev.State
+	switch {
+	case ev.State == live.Reconnecting:
+		d.retryIn = ev.RetryIn
+		if ev.Err != nil {
+			d.lastErr = ev.Err.Error()
+		}
+	case ev.Err != nil:
+		// A message the client could not decode; it was skipped.
+		d.lastErr = ev.Err.Error()
+	case ev.Snapshot == nil && ev.Window == nil:
+		// A new connection.
+		d.lastErr, d.retryIn = "", 0
+	case ev.Snapshot != nil:
+		s := ev.Snapshot
+		d.seq = s.Seq
+		d.fleet = appendBounded(d.fleet[:0], s.Fleet...)
+		d.vehicles = s.Vehicles
+		d.fleetDirty, d.vehiclesDirty = true, true
+	case ev.Window != nil:
+		w := ev.Window
+		if !w.Final || w.Seq <= d.seq {
+			// A provisional update, or a window already seen (a resume
+			// overlaps what the page has).
+			return
+		}
+		d.seq = w.Seq
+		d.fleet = appendBounded(d.fleet, w.Fleet)
+		d.vehicles = w.Vehicles
+		d.fleetDirty, d.vehiclesDirty = true, true
+	}
+}
+
+// appendBounded appends rows to s and keeps only the newest maxFleetRows,
+// reusing s's array so that a long-running page allocates nothing per window.
+func appendBounded(s []telemetry.FleetRow, rows ...telemetry.FleetRow) []telemetry.FleetRow {
+	if len(rows) >= maxFleetRows {
+		s = s[:0]
+		rows = rows[len(rows)-maxFleetRows:]
+	}
+	if over := len(s) + len(rows) - maxFleetRows; over > 0 {
+		s = s[:copy(s, s[over:])]
+	}
+	if s == nil {
+		s = make([]telemetry.FleetRow, 0, maxFleetRows)
+	}
+	return append(s, rows...)
+}
+
+// latest returns the newest fleet row.
+func (d *dashboard) latest() (telemetry.FleetRow, bool) {
+	if len(d.fleet) == 0 {
+		return telemetry.FleetRow{}, false
+	}
+	return d.fleet[len(d.fleet)-1], true
+}
+
+// status returns what the connection indicator shows.
+func (d *dashboard) status() status {
+	switch d.state {
+	case live.Connected:
+		if d.stale {
+			return statusStale
+		}
+		return statusConnected
+	case live.Reconnecting:
+		return statusReconnecting
+	default:
+		return statusConnecting
+	}
+}
+
+// statusDetail is the indicator's tooltip: why it is not live.
+func (d *dashboard) statusDetail() string {
+	switch d.status() {
+	case statusReconnecting:
+		s := "Connection lost"
+		if d.lastErr != "" {
+			s += ": " + d.lastErr
+		}
+		if d.retryIn > 0 {
+			s += ". Next try after " + formatWait(d.retryIn) + "."
+		}
+		return s
+	case statusStale:
+		return "Connected, but no new window arrived for a while. The simulator or producers may be stopped."
+	default:
+		return d.lastErr
+	}
+}
+
+// statusText is the indicator's words: colour is never the only signal.
+// Only the live state contains the word "connected".
+func (d *dashboard) statusText() string {
+	switch d.status() {
+	case statusConnected:
+		return "Live · connected"
+	case statusStale:
+		return "Stale · no new window"
+	case statusReconnecting:
+		return "Reconnecting…"
+	default:
+		return "Connecting…"
+	}
+}
+
+// freshness tells when the data went stale: connected, but no new window
+// for three window intervals (at least 15 s). The interval is the spacing of
+// the last two windows, else the last window's length, else 10 s. It runs in
+// the feed's goroutine, apart from the dashboard, with an injected clock.
+type freshness struct {
+	last     time.Time // when the last snapshot, window or connection came
+	interval time.Duration
+	lastEnd  time.Time
+}
+
+// saw notes an event received at now.
+func (f *freshness) saw(ev live.Event, now time.Time) {
+	switch {
+	case ev.Snapshot != nil:
+		f.last = now
+		if n := len(ev.Snapshot.Fleet); n > 0 {
+			r := ev.Snapshot.Fleet[n-1]
+			f.interval = r.WindowEnd.Sub(r.WindowStart)
+			if n >= 2 {
+				f.interval = r.WindowEnd.Sub(ev.Snapshot.Fleet[n-2].WindowEnd)
+			}
+			f.lastEnd = r.WindowEnd
+		}
+	case ev.Window != nil && ev.Window.Final:
+		f.last = now
+		end := ev.Window.Fleet.WindowEnd
+		if d := end.Sub(f.lastEnd); !f.lastEnd.IsZero() && d > 0 {
+			f.interval = d
+		} else if f.lastEnd.IsZero() {
+			f.interval = end.Sub(ev.Window.Fleet.WindowStart)
+		}
+		if end.After(f.lastEnd) {
+			f.lastEnd = end
+		}
+	case ev.State == live.Connected && ev.Err == nil && ev.Snapshot == nil && ev.Window == nil:
+		// A fresh connection: give the server a full period to send.
+		f.last = now
+	}
+}
+
+// limit returns how long without data counts as stale.
+func (f *freshness) limit() time.Duration {
+	interval := f.interval
+	if interval <= 0 {
+		interval = 10 * time.Second
+	}
+	return max(3*interval, 15*time.Second)
+}
+
+// stale reports whether nothing new came for longer than limit by now.
+func (f *freshness) stale(now time.Time) bool {
+	return !f.last.IsZero() && now.Sub(f.last) > f.limit()
+}
+
+// formatWait renders a reconnect wait: "0.4 s", "12 s".
+func formatWait(d time.Duration) string {
+	if d < 10*time.Second {
+		return strconv.FormatFloat(math.Ceil(d.Seconds()*10)/10, 'f', 1, 64) + " s"
+	}
+	return strconv.FormatInt(int64(math.Ceil(d.Seconds())), 10) + " s"
+}
+
+// formatInt renders n with thin-space-free comma grouping: 12,345.
+func formatInt(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	if neg {
+		s = s[1:]
+	}
+	var b strings.Builder
+	if neg {
+		b.WriteByte('-')
+	}
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// formatFloat renders f with the given decimals; NaN and infinities, which a
+// row never holds, show as a dash.
+func formatFloat(f float64, decimals int) string {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return "—"
+	}
+	return strconv.FormatFloat(f, 'f', decimals, 64)
+}
+
+// formatClock renders t as a UTC wall-clock time, 04:40:10.
+func formatClock(t time.Time) string {
+	return t.UTC().Format("15:04:05")
+}

@@ -1,0 +1,55 @@
+package ui
+
+import "github.com/maxence-charriere/go-app/v10/pkg/app"
+
+// painter draws one ECharts chart into the element with its id. It holds the
+// ECharts instance, a JS handle, so it lives in an unexported field and is
+// used on the UI goroutine only. Natively every call is a no-op.
+type painter struct {
+	id   string
+	inst app.Value
+}
+
+// draw sets option, an ECharts option as JSON, on the chart, creating the
+// chart on first use with the light or dark theme. It returns false when it
+// could not draw yet: ECharts loads deferred and may not be defined when the
+// first data arrives, so the caller retries later.
+func (p *painter) draw(option []byte, dark bool) bool {
+	ec := app.Window().Get("echarts")
+	if !ec.Truthy() {
+		return false
+	}
+	if p.inst == nil {
+		elem := app.Window().GetElementByID(p.id)
+		if !elem.Truthy() {
+			return false
+		}
+		var theme any // null: ECharts' light default
+		if dark {
+			theme = "dark"
+		}
+		if old := ec.Call("getInstanceByDom", elem); old.Truthy() {
+			old.Call("dispose")
+		}
+		p.inst = ec.Call("init", elem, theme)
+	}
+	// A JSON string crosses into JS cheaply; JSON.parse beats decoding in Go,
+	// and typed Go slices cannot be passed to Call at all.
+	p.inst.Call("setOption", app.Window().Get("JSON").Call("parse", string(option)))
+	return true
+}
+
+// resize fits the chart to its container.
+func (p *painter) resize() {
+	if p.inst != nil {
+		p.inst.Call("resize")
+	}
+}
+
+// dispose frees the chart; the next draw creates it again.
+func (p *painter) dispose() {
+	if p.inst != nil {
+		p.inst.Call("dispose")
+		p.inst = nil
+	}
+}
