@@ -152,7 +152,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	ready.Store(true)
 	url := dashboardURL(ln.Addr())
-	log.Info("listening", "url", url, "vehicles", cfg.vehicles, "window", cfg.window, "slide", cfg.slide, "storage", store.Dir())
+	log.Info("listening", "url", url, "vehicles", cfg.vehicles, "window", cfg.window.String(), "slide", cfg.slide.String(), "storage", store.Dir())
 	fmt.Fprintf(stdout, "FleetPulse dashboard: %s\n", url)
 	err = g.Wait()
 	log.Info("stopped", "events_accepted", stats.Accepted.Load(), "windows_closed", stats.WindowsClosed.Load())

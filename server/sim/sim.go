@@ -51,6 +51,8 @@ type vehicle struct {
 	speedMS   float64
 	waitS     float64 // time left standing at a junction
 	fuelPct   float64
+	// driver scales the speed limit: some drive below it, a few above.
+	driver float64
 }
 
 // Fleet is a set of simulated vehicles.
@@ -71,6 +73,7 @@ func New(n int, seed uint64) *Fleet {
 			x:       r.IntN(gridN),
 			y:       r.IntN(gridN),
 			fuelPct: 40 + 60*r.Float64(),
+			driver:  0.85 + 0.2*r.Float64(),
 		}
 		v.turn()
 		v.progressM = r.Float64() * blockM
@@ -125,7 +128,7 @@ func (v *vehicle) step(dt float64) {
 		v.speedMS = 0
 		return
 	}
-	limit := min(limitKPH(v.x, v.y, v.dx), v.k.topKPH) / 3.6
+	limit := min(limitKPH(v.x, v.y, v.dx)*v.driver, v.k.topKPH) / 3.6
 	// Brake so as to reach a junction at walking pace.
 	left := blockM - v.progressM
 	approach := 4.0 // m/s at the junction
@@ -133,10 +136,13 @@ func (v *vehicle) step(dt float64) {
 	switch {
 	case left <= stopDist && v.speedMS > approach:
 		v.speedMS = max(approach, v.speedMS-v.k.brakeMS2*dt)
-	case v.speedMS < limit:
+	case v.speedMS < limit*0.97:
 		v.speedMS = min(limit, v.speedMS+v.k.accelMS2*dt)
-	default:
+	case v.speedMS > limit*1.03:
 		v.speedMS = max(limit, v.speedMS-v.k.brakeMS2*dt)
+	default:
+		// Cruising: drift around the chosen speed; nobody holds it exactly.
+		v.speedMS += (limit-v.speedMS)*0.2 + (v.rng.Float64()-0.5)*0.6*min(dt, 1)
 	}
 	moved := v.speedMS * dt
 	v.progressM += moved
