@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
 	"fleetpulse/app/ui"
@@ -88,8 +89,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	ui.Routes()
 	dashboard := ui.Handler(buildVersion())
 	dashboard.Resources = embeddedWeb{http.FileServerFS(web)}
+	met := newMetrics(&stats, subs)
 	var ready atomic.Bool
-	handler := api.NewHandler(api.Deps{View: v, WS: subs, UI: dashboard, Ready: &ready})
+	handler := api.NewHandler(api.Deps{
+		View: v, WS: subs, UI: dashboard, Ready: &ready,
+		Metrics: promhttp.HandlerFor(met.reg, promhttp.HandlerOpts{}),
+	})
 
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
@@ -122,7 +127,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	g.Go(func() error { return stage.Run(gctx, events, windows) })
 	g.Go(func() error {
 		defer close(drained)
-		return deliver(windows, v, subs, store, log)
+		return deliver(windows, v, subs, store, met, log)
 	})
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
@@ -162,12 +167,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // deliver hands each final window to subscribers, the served view and the
 // CSV files, in that order, until windows is closed; then it disconnects
 // the subscribers after what is queued for them.
-func deliver(windows <-chan telemetry.Window, v *view.View, subs *hub.Hub, store *storage.Writer, log *slog.Logger) error {
+func deliver(windows <-chan telemetry.Window, v *view.View, subs *hub.Hub, store *storage.Writer, met *metrics, log *slog.Logger) error {
 	failing := false
 	for w := range windows {
 		cur, msg := v.Apply(w)
 		subs.Publish(msg, cur.Snapshot)
 		err := store.Write(w)
+		if err != nil {
+			met.csvErrors.WithLabelValues(csvErrorReason(err)).Inc()
+		}
 		switch {
 		case err != nil && !failing:
 			// Log once per episode, not once per window.

@@ -183,6 +183,22 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("metrics", func(t *testing.T) {
+		resp, b := getBody(t, s.url+"metrics")
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET /metrics: %d", resp.StatusCode)
+		}
+		for _, want := range []string{
+			"fleetpulse_events_ingested_total ", "fleetpulse_events_late_total 0", "fleetpulse_events_duplicate_total 0",
+			`fleetpulse_events_rejected_total{reason="too_many_vehicles"} 0`, "fleetpulse_windows_closed_total ",
+			"fleetpulse_ws_subscribers 1", `fleetpulse_csv_write_errors_total{reason="disk_full"} 0`,
+		} {
+			if !strings.Contains(string(b), "\n"+want) {
+				t.Errorf("/metrics lacks %q", want)
+			}
+		}
+	})
+
 	t.Run("files", func(t *testing.T) {
 		b, err := os.ReadFile(filepath.Join(s.storage, "csv", "latest_metrics.csv"))
 		if err != nil {

@@ -26,6 +26,8 @@ type Deps struct {
 	WS http.Handler
 	// UI serves the dashboard and its assets at every other path.
 	UI http.Handler
+	// Metrics serves /metrics in the Prometheus text format.
+	Metrics http.Handler
 	// Ready reports whether the server is ready for traffic; /readyz
 	// answers 503 while it is false.
 	Ready *atomic.Bool
@@ -38,7 +40,7 @@ func NewHandler(d Deps) http.Handler {
 	return mux
 }
 
-// errBadRequest marks errors whose text is safe to show the client.
+// badRequest marks errors whose text is safe to show the client.
 type badRequest struct{ msg string }
 
 func (e badRequest) Error() string { return e.msg }

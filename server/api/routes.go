@@ -9,5 +9,6 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("GET /ws", d.WS)
 	mux.Handle("GET /healthz", handleHealthz())
 	mux.Handle("GET /readyz", handleReadyz(d.Ready))
+	mux.Handle("GET /metrics", d.Metrics)
 	mux.Handle("/", d.UI)
 }

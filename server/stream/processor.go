@@ -105,6 +105,12 @@ type pane struct {
 	points []point
 	agg    Partial
 	dirty  bool
+	// link caches the distance from the event before the pane to its
+	// first event, keyed by both ts: a (vehicle, ts) names one event, as
+	// duplicates are dropped, so a matching key is an exact hit. Sliding
+	// windows fold each pane many times; this saves a haversine each.
+	linkFrom, linkTo int64
+	linkKM           float64
 }
 
 type vehicle struct {
@@ -136,6 +142,10 @@ type Processor struct {
 	// closed yet; noDue when nothing is held.
 	due     int64
 	pending []telemetry.Window // closed, not yet returned by Emit
+
+	// spare holds the emptied point slices of freed panes for reuse, so
+	// that a steady stream allocates nothing per event.
+	spare [][]point
 
 	late, dup, rejected int64 // since the previous fleet row
 	rows                []telemetry.VehicleRow
@@ -188,6 +198,10 @@ func (p *Processor) CountRejected(n int64) { p.rejected += n }
 
 const noDue = 1<<63 - 1
 
+// maxSpareCap bounds the point slices kept for reuse, so that one burst
+// does not pin its memory for ever.
+const maxSpareCap = 1024
+
 // Add offers one validated event. The watermark moves with every accepted
 // event, and windows it makes final are closed at once, so the result does
 // not depend on how events are batched; Emit returns them.
@@ -214,7 +228,11 @@ func (p *Processor) Add(e *telemetry.Event) Outcome {
 		i--
 	}
 	if i == 0 || v.panes[i-1].idx != idx {
-		v.panes = slices.Insert(v.panes, i, pane{idx: idx})
+		pn := pane{idx: idx}
+		if n := len(p.spare); n > 0 {
+			pn.points, p.spare = p.spare[n-1], p.spare[:n-1]
+		}
+		v.panes = slices.Insert(v.panes, i, pn)
 		p.live[idx]++
 		p.due = min(p.due, max(p.nextEnd, (idx+1)*p.slide))
 		i++
@@ -375,8 +393,14 @@ func (p *Processor) closeWindow(e int64) (telemetry.Window, bool) {
 			if p.live[pn.idx]--; p.live[pn.idx] == 0 {
 				delete(p.live, pn.idx)
 			}
-			v.panes[0] = pane{}
-			v.panes = v.panes[1:]
+			if cap(pn.points) > 0 && cap(pn.points) <= maxSpareCap {
+				p.spare = append(p.spare, pn.points[:0])
+			}
+			// Shift down rather than reslice, so the slice keeps its
+			// capacity and appends do not reallocate.
+			n := copy(v.panes, v.panes[1:])
+			v.panes[n] = pane{}
+			v.panes = v.panes[:n]
 		}
 	}
 	if len(p.rows) == 0 {
@@ -436,15 +460,29 @@ func (p *Processor) fold(v *vehicle, first, last int64) (Partial, bool) {
 			pn.dirty = false
 		}
 		if agg.Events > 0 {
-			agg.Merge(&pn.agg, p.tripGap)
+			agg.mergeLinked(&pn.agg, p.link(pn, agg.LastTS, agg.LastLat, agg.LastLon))
 			continue
 		}
 		agg = pn.agg
-		if prev != nil && agg.FirstTS-prev.ts <= p.tripGap {
-			agg.DistKM += telemetry.HaversineKM(prev.lat, prev.lon, agg.FirstLat, agg.FirstLon)
+		if prev != nil {
+			agg.DistKM += p.link(pn, prev.ts, prev.lat, prev.lon)
 		}
 	}
 	return agg, true
+}
+
+// link returns the distance from the event (ts, lat, lon) to pn's first
+// event, or 0 when they lie more than the trip gap apart.
+func (p *Processor) link(pn *pane, ts int64, lat, lon float64) float64 {
+	first := &pn.agg
+	if first.FirstTS-ts > p.tripGap {
+		return 0
+	}
+	if pn.linkFrom != ts || pn.linkTo != first.FirstTS {
+		pn.linkFrom, pn.linkTo = ts, first.FirstTS
+		pn.linkKM = telemetry.HaversineKM(lat, lon, first.FirstLat, first.FirstLon)
+	}
+	return pn.linkKM
 }
 
 // forgetIdle drops vehicles with no held panes whose last event is too old

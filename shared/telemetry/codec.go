@@ -3,6 +3,7 @@ package telemetry
 import (
 	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // TimeLayout is how every timestamp is written, in JSON and CSV: RFC 3339 in
@@ -104,6 +105,37 @@ func appendTimeJSON(b []byte, t time.Time) []byte {
 	return append(b, '"')
 }
 
+// appendString appends s as a JSON string. Control characters, quotes and
+// backslashes are escaped; invalid UTF-8 becomes U+FFFD, as in encoding/json.
+// (strconv.Quote is not JSON: it writes escapes such as \x00 and \U000e0001.)
+func appendString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c < 0x20:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			default:
+				b = append(b, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, `\ufffd`...)
+		} else {
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(b, '"')
+}
+
 func appendFloat(b []byte, f float64) []byte {
 	return strconv.AppendFloat(b, f, 'g', -1, 64)
 }
@@ -119,7 +151,7 @@ func (r *VehicleRow) AppendJSON(b []byte) []byte {
 	b = appendTimeJSON(b, r.WindowEnd)
 	b = append(b, ',')
 	b = appendKey(b, "vehicle_id")
-	b = strconv.AppendQuote(b, r.VehicleID)
+	b = appendString(b, r.VehicleID)
 	b = append(b, ',')
 	b = appendKey(b, "events")
 	b = strconv.AppendInt(b, r.Events, 10)

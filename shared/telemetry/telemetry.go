@@ -66,12 +66,20 @@ const EarthRadiusKM = 6371.0088
 
 // HaversineKM returns the great-circle distance between two points in km.
 func HaversineKM(lat1, lon1, lat2, lon2 float64) float64 {
+	return HaversineCosKM(lat1, lon1, CosLat(lat1), lat2, lon2, CosLat(lat2))
+}
+
+// CosLat returns the cosine of a latitude in degrees, for HaversineCosKM.
+func CosLat(lat float64) float64 { return math.Cos(lat * (math.Pi / 180)) }
+
+// HaversineCosKM is HaversineKM with the cosines of both latitudes given,
+// for callers that keep them: a point's cosine is then computed once, not
+// once per distance. It returns exactly what HaversineKM returns.
+func HaversineCosKM(lat1, lon1, cosLat1, lat2, lon2, cosLat2 float64) float64 {
 	const rad = math.Pi / 180
-	dLat := (lat2 - lat1) * rad
-	dLon := (lon2 - lon1) * rad
-	s1 := math.Sin(dLat / 2)
-	s2 := math.Sin(dLon / 2)
-	a := s1*s1 + math.Cos(lat1*rad)*math.Cos(lat2*rad)*s2*s2
+	s1 := math.Sin((lat2 - lat1) * rad / 2)
+	s2 := math.Sin((lon2 - lon1) * rad / 2)
+	a := s1*s1 + cosLat1*cosLat2*s2*s2
 	return 2 * EarthRadiusKM * math.Asin(math.Sqrt(min(a, 1)))
 }
 
