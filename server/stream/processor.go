@@ -199,7 +199,7 @@ func (p *Processor) CountRejected(n int64) { p.rejected += n }
 const noDue = 1<<63 - 1
 
 // maxSpareCap bounds the point slices kept for reuse, so that one burst
-// does not pin its memory for ever.
+// does not pin its memory for ever; at most one is kept per tracked vehicle.
 const maxSpareCap = 1024
 
 // Add offers one validated event. The watermark moves with every accepted
@@ -393,7 +393,7 @@ func (p *Processor) closeWindow(e int64) (telemetry.Window, bool) {
 			if p.live[pn.idx]--; p.live[pn.idx] == 0 {
 				delete(p.live, pn.idx)
 			}
-			if cap(pn.points) > 0 && cap(pn.points) <= maxSpareCap {
+			if cap(pn.points) > 0 && cap(pn.points) <= maxSpareCap && len(p.spare) < len(p.ids) {
 				p.spare = append(p.spare, pn.points[:0])
 			}
 			// Shift down rather than reslice, so the slice keeps its
