@@ -10,7 +10,9 @@ import (
 
 func TestCSVErrorReason(t *testing.T) {
 	t.Parallel()
-	wrap := func(err error) error { return fmt.Errorf("write window: %w", &fs.PathError{Op: "write", Path: "x", Err: err}) }
+	wrap := func(err error) error {
+		return fmt.Errorf("write window: %w", &fs.PathError{Op: "write", Path: "x", Err: err})
+	}
 	for _, tc := range []struct {
 		err  error
 		want string

@@ -2,13 +2,44 @@ package api
 
 import "net/http"
 
-// addRoutes lists every route of the server.
+// addRoutes lists every route of the server. Other methods get a JSON 405,
+// rather than the mux's plain-text one.
 func addRoutes(mux *http.ServeMux, d Deps) {
-	mux.Handle("GET /data", handleData(d.View))
-	mux.Handle("GET /data/fleet", handleFleet(d.View))
-	mux.Handle("GET /ws", d.WS)
-	mux.Handle("GET /healthz", handleHealthz())
-	mux.Handle("GET /readyz", handleReadyz(d.Ready))
-	mux.Handle("GET /metrics", d.Metrics)
-	mux.Handle("/", d.UI)
+	for _, r := range []struct {
+		path string
+		h    http.Handler
+	}{
+		{"/data", handleData(d.View)},
+		{"/data/fleet", handleFleet(d.View)},
+		{"/ws", d.WS},
+		{"/healthz", handleHealthz()},
+		{"/readyz", handleReadyz(d.Ready)},
+		{"/metrics", d.Metrics},
+	} {
+		mux.Handle("GET "+r.path, r.h)
+		mux.Handle(r.path, methodNotAllowed())
+	}
+	// The dashboard and its assets: every other path. A "GET /" pattern
+	// would conflict with the method-less ones above.
+	mux.Handle("/", getOnly(d.UI))
+}
+
+const allowed = "GET, HEAD"
+
+func methodNotAllowed() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allowed)
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method not allowed; use " + allowed})
+	})
+}
+
+func getOnly(h http.Handler) http.Handler {
+	refuse := methodNotAllowed()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			refuse.ServeHTTP(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }

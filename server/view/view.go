@@ -64,7 +64,7 @@ func (v *View) Apply(w telemetry.Window) (*Current, []byte) {
 	fleet := make([]telemetry.FleetRow, 0, len(old.Fleet)+1)
 	cut := w.Fleet.WindowEnd.Add(-v.retention)
 	for _, r := range old.Fleet {
-		if r.WindowEnd.After(cut) && r.WindowEnd.Before(w.Fleet.WindowEnd) {
+		if !r.WindowEnd.Before(cut) && r.WindowEnd.Before(w.Fleet.WindowEnd) {
 			fleet = append(fleet, r)
 		}
 	}

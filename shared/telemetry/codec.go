@@ -40,7 +40,22 @@ func AppendTime(b []byte, t time.Time) []byte {
 }
 
 func appendFixed(b []byte, f float64, places int) []byte {
-	return strconv.AppendFloat(b, f, 'f', places, 64)
+	n := len(b)
+	b = strconv.AppendFloat(b, f, 'f', places, 64)
+	// A tiny negative value rounds to "-0.00": write "0.00".
+	if b[n] == '-' {
+		zero := true
+		for _, c := range b[n+1:] {
+			if c != '0' && c != '.' {
+				zero = false
+				break
+			}
+		}
+		if zero {
+			b = append(b[:n], b[n+1:]...)
+		}
+	}
+	return b
 }
 
 // AppendCSV appends r as one CSV record without a line end. Speeds have 2

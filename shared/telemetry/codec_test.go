@@ -119,6 +119,11 @@ func TestVehicleRowAppendCSV(t *testing.T) {
 			want: "2026-11-27T04:39:50.000Z,2026-11-27T04:40:00.000Z,TRUCK-0042,10,48.33,30.00,61.01,0.134,-33.868820,-151.209296,2026-11-27T04:39:59.750Z",
 		},
 		{
+			name: "tiny negatives round to zero without a sign",
+			edit: func(r *telemetry.VehicleRow) { r.LastLat, r.LastLon = -0.0000001, -0.0000004 },
+			want: "2026-11-27T04:39:50.000Z,2026-11-27T04:40:00.000Z,TRUCK-0042,10,48.33,30.00,61.01,0.134,0.000000,0.000000,2026-11-27T04:39:59.750Z",
+		},
+		{
 			name: "coordinate limits",
 			edit: func(r *telemetry.VehicleRow) { r.LastLat, r.LastLon = -90, 180 },
 			want: "2026-11-27T04:39:50.000Z,2026-11-27T04:40:00.000Z,TRUCK-0042,10,48.33,30.00,61.01,0.134,-90.000000,180.000000,2026-11-27T04:39:59.750Z",
