@@ -116,7 +116,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	g, gctx := errgroup.WithContext(context.WithoutCancel(ctx))
 	produce, stopProducing := context.WithCancel(ctx)
 	defer stopProducing()
-	events := make(chan []telemetry.Event, 64)
+	events := make(chan telemetry.Batch, 64)
 	windows := make(chan telemetry.Window, 16)
 	drained := make(chan struct{})
 

@@ -213,7 +213,7 @@ func (f *Fleet) Step(now time.Time, dt time.Duration, buf []telemetry.Event) []t
 // Run steps the fleet rate times a second by the clock now and sends each
 // step's events as one batch to out, until ctx is done. It does not close
 // out, which other producers share.
-func (f *Fleet) Run(ctx context.Context, rate float64, now func() time.Time, out chan<- []telemetry.Event) error {
+func (f *Fleet) Run(ctx context.Context, rate float64, now func() time.Time, out chan<- telemetry.Batch) error {
 	if len(f.vehicles) == 0 || rate <= 0 {
 		return nil
 	}
@@ -228,7 +228,7 @@ func (f *Fleet) Run(ctx context.Context, rate float64, now func() time.Time, out
 		}
 		batch := f.Step(now(), period, make([]telemetry.Event, 0, len(f.vehicles)))
 		select {
-		case out <- batch:
+		case out <- telemetry.Batch{Events: batch}:
 		case <-ctx.Done():
 			return nil
 		}

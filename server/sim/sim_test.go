@@ -84,7 +84,7 @@ func TestVehiclesMoveLikeVehicles(t *testing.T) {
 func TestRunSendsRateBatchesPerSecond(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := New(5, 1)
-		out := make(chan []telemetry.Event, 100)
+		out := make(chan telemetry.Batch, 100)
 		ctx, cancel := context.WithCancel(t.Context())
 		done := make(chan error)
 		go func() { done <- f.Run(ctx, 4, time.Now, out) }()

@@ -46,7 +46,7 @@ func NewStage(p *Processor, lateness, idle time.Duration, now func() time.Time, 
 // become final to out. When in is closed it flushes the open windows as they
 // stand, closes out and returns nil; when ctx is done it closes out and
 // returns ctx.Err(). Run owns out.
-func (s *Stage) Run(ctx context.Context, in <-chan []telemetry.Event, out chan<- telemetry.Window) error {
+func (s *Stage) Run(ctx context.Context, in <-chan telemetry.Batch, out chan<- telemetry.Window) error {
 	defer close(out)
 	ticker := time.NewTicker(s.tick)
 	defer ticker.Stop()
@@ -71,7 +71,8 @@ func (s *Stage) Run(ctx context.Context, in <-chan []telemetry.Event, out chan<-
 			if !ok {
 				return send(s.proc.Flush())
 			}
-			if s.add(batch) > 0 {
+			s.proc.CountRejected(batch.Rejected)
+			if s.add(batch.Events) > 0 {
 				lastAccepted = s.now()
 			}
 			if err := send(s.proc.Emit()); err != nil {

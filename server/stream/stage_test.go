@@ -14,7 +14,7 @@ func TestStageIdleRuleClosesWindows(t *testing.T) {
 		p := mustNew(t, Config{Window: 10 * time.Second, Lateness: 5 * time.Second})
 		var stats Stats
 		st := NewStage(p, 5*time.Second, 20*time.Second, time.Now, &stats)
-		in := make(chan []telemetry.Event)
+		in := make(chan telemetry.Batch)
 		out := make(chan telemetry.Window, 8)
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
@@ -22,7 +22,7 @@ func TestStageIdleRuleClosesWindows(t *testing.T) {
 		go func() { done <- st.Run(ctx, in, out) }()
 
 		start := time.Now()
-		in <- []telemetry.Event{{VehicleID: "A", TS: start.UnixMilli(), SpeedKPH: 42}}
+		in <- telemetry.Batch{Events: []telemetry.Event{{VehicleID: "A", TS: start.UnixMilli(), SpeedKPH: 42}}, Rejected: 2}
 		// The producer falls silent. Before idle-timeout nothing closes.
 		time.Sleep(19 * time.Second)
 		synctest.Wait()
@@ -37,7 +37,7 @@ func TestStageIdleRuleClosesWindows(t *testing.T) {
 			t.Fatalf("got %d windows after idling, want 1", len(out))
 		}
 		w := <-out
-		if w.Fleet.Events != 1 || w.Vehicles[0].AvgSpeedKPH != 42 {
+		if w.Fleet.Events != 1 || w.Vehicles[0].AvgSpeedKPH != 42 || w.Fleet.RejectedEvents != 2 {
 			t.Fatalf("window = %+v", w.Fleet)
 		}
 		close(in)
@@ -57,9 +57,9 @@ func TestStageFlushesOnClose(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := mustNew(t, Config{Window: 10 * time.Second, Lateness: 5 * time.Second})
 		st := NewStage(p, 5*time.Second, 0, time.Now, new(Stats))
-		in := make(chan []telemetry.Event, 1)
+		in := make(chan telemetry.Batch, 1)
 		out := make(chan telemetry.Window, 8)
-		in <- []telemetry.Event{{VehicleID: "A", TS: time.Now().UnixMilli(), SpeedKPH: 1}}
+		in <- telemetry.Batch{Events: []telemetry.Event{{VehicleID: "A", TS: time.Now().UnixMilli(), SpeedKPH: 1}}}
 		close(in)
 		if err := st.Run(t.Context(), in, out); err != nil {
 			t.Fatal(err)

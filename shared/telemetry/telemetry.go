@@ -31,6 +31,14 @@ type Event struct {
 // Time returns the event time.
 func (e *Event) Time() time.Time { return time.UnixMilli(e.TS).UTC() }
 
+// Batch is what producers (the simulator, ingest) hand to the window stage:
+// validated events, and how many lines were rejected before them, which the
+// next fleet row counts.
+type Batch struct {
+	Events   []Event
+	Rejected int64
+}
+
 // VehicleRow is the aggregate of one vehicle over one window.
 type VehicleRow struct {
 	WindowStart time.Time `json:"window_start"`
