@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,6 +30,42 @@ type config struct {
 	origins     []string
 	retention   time.Duration
 	csvBOM      bool
+	ingestToken string
+	tokenFile   string
+	maxFuture   time.Duration
+	maxAge      time.Duration
+	maxBody     byteSize
+}
+
+// byteSize is a size in bytes given as 1048576, 512KiB or 8MiB.
+type byteSize int64
+
+func (b *byteSize) String() string {
+	switch n := int64(*b); {
+	case n > 0 && n%(1<<20) == 0:
+		return strconv.FormatInt(n>>20, 10) + "MiB"
+	case n > 0 && n%(1<<10) == 0:
+		return strconv.FormatInt(n>>10, 10) + "KiB"
+	default:
+		return strconv.FormatInt(n, 10)
+	}
+}
+
+func (b *byteSize) Set(s string) error {
+	mult := int64(1)
+	num := s
+	switch {
+	case strings.HasSuffix(s, "MiB"):
+		mult, num = 1<<20, strings.TrimSuffix(s, "MiB")
+	case strings.HasSuffix(s, "KiB"):
+		mult, num = 1<<10, strings.TrimSuffix(s, "KiB")
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n <= 0 || n > (1<<40)/mult {
+		return errors.New("want a positive size in bytes, KiB or MiB, such as 8MiB")
+	}
+	*b = byteSize(n * mult)
+	return nil
 }
 
 // parseConfig parses args, falling back to getenv for each flag not given.
@@ -51,6 +88,12 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&origins, "origins", "", "extra allowed WebSocket Origin `hosts`, comma-separated (patterns like *.example.com)")
 	fs.DurationVar(&c.retention, "retention", 168*time.Hour, "how long per-window history and fleet rows are kept")
 	fs.BoolVar(&c.csvBOM, "csv-bom", false, "start CSV files with a UTF-8 byte order mark (helps Excel and Power Query)")
+	fs.StringVar(&c.ingestToken, "ingest-token", "", "bearer `token` that enables /ingest; prefer the environment variable FLEETPULSE_INGEST_TOKEN")
+	fs.StringVar(&c.tokenFile, "ingest-token-file", "", "`file` of ingest tokens, one per line, re-read when it changes (for rotation)")
+	fs.DurationVar(&c.maxFuture, "max-future", time.Minute, "events stamped further ahead of the server clock are rejected")
+	fs.DurationVar(&c.maxAge, "max-age", 24*time.Hour, "events older than this are rejected")
+	c.maxBody = 8 << 20
+	fs.Var(&c.maxBody, "max-body", "largest /ingest body or WebSocket message: bytes, KiB or MiB")
 
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -117,6 +160,8 @@ func (c config) validate() error {
 		return errors.New("-rate must be in (0, 1000]")
 	case c.retention < c.window:
 		return errors.New("-retention must be at least one window")
+	case c.maxFuture <= 0 || c.maxAge <= 0:
+		return errors.New("-max-future and -max-age must be positive")
 	}
 	return nil
 }

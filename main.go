@@ -26,6 +26,7 @@ import (
 	"fleetpulse/app/ui"
 	"fleetpulse/server/api"
 	"fleetpulse/server/hub"
+	"fleetpulse/server/ingest"
 	"fleetpulse/server/sim"
 	"fleetpulse/server/stream"
 	"fleetpulse/server/view"
@@ -83,16 +84,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	var stats stream.Stats
 	stage := stream.NewStage(proc, cfg.lateness, cfg.idleTimeout, time.Now, &stats)
 	fleet := sim.New(cfg.vehicles, cfg.seed)
+	tokens, err := ingest.NewTokens(cfg.ingestToken, cfg.tokenFile, time.Now)
+	if err != nil {
+		return err
+	}
+	events := make(chan telemetry.Batch, 64)
+	producers := ingest.New(events, ingest.Options{
+		Tokens: tokens, MaxBody: int64(cfg.maxBody), MaxFuture: cfg.maxFuture, MaxAge: cfg.maxAge, Log: log,
+	})
 	subs := hub.New(hub.Options{OriginPatterns: cfg.origins, Log: log})
 	subs.SetSnapshot(v.Current().Snapshot)
 
 	ui.Routes()
 	dashboard := ui.Handler(buildVersion())
 	dashboard.Resources = embeddedWeb{http.FileServerFS(web)}
-	met := newMetrics(&stats, subs)
+	met := newMetrics(&stats, subs, producers)
 	var ready atomic.Bool
 	handler := api.NewHandler(api.Deps{
-		View: v, WS: subs, UI: dashboard, Ready: &ready,
+		View: v, WS: subs, UI: dashboard, Ready: &ready, Ingest: producers,
 		Metrics: promhttp.HandlerFor(met.reg, promhttp.HandlerOpts{}),
 	})
 
@@ -116,12 +125,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	g, gctx := errgroup.WithContext(context.WithoutCancel(ctx))
 	produce, stopProducing := context.WithCancel(ctx)
 	defer stopProducing()
-	events := make(chan telemetry.Batch, 64)
 	windows := make(chan telemetry.Window, 16)
 	drained := make(chan struct{})
+	simDone := make(chan struct{})
 
 	g.Go(func() error {
-		defer close(events)
+		defer close(simDone)
 		return fleet.Run(produce, cfg.rate, time.Now, events)
 	})
 	g.Go(func() error { return stage.Run(gctx, events, windows) })
@@ -145,6 +154,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		ready.Store(false)
 		stopProducing()
+		// events has two writers: once both have stopped, close it, and
+		// the window stage flushes.
+		producers.Close()
+		<-simDone
+		close(events)
 		select {
 		case <-drained:
 		case <-gctx.Done():
@@ -157,7 +171,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	ready.Store(true)
 	url := dashboardURL(ln.Addr())
-	log.Info("listening", "url", url, "vehicles", cfg.vehicles, "window", cfg.window.String(), "slide", cfg.slide.String(), "storage", store.Dir())
+	log.Info("listening", "url", url, "ingest", tokens.Enabled(), "vehicles", cfg.vehicles, "window", cfg.window.String(), "slide", cfg.slide.String(), "storage", store.Dir())
 	fmt.Fprintf(stdout, "FleetPulse dashboard: %s\n", url)
 	err = g.Wait()
 	log.Info("stopped", "events_accepted", stats.Accepted.Load(), "windows_closed", stats.WindowsClosed.Load())

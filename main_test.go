@@ -31,12 +31,18 @@ type server struct {
 // added to test defaults, and stops it at the end of the test.
 func startServer(t *testing.T, args ...string) *server {
 	t.Helper()
+	return startServerEnv(t, nil, args...)
+}
+
+// startServerEnv is startServer with environment variables.
+func startServerEnv(t *testing.T, env map[string]string, args ...string) *server {
+	t.Helper()
 	dir := t.TempDir()
 	base := []string{"-addr", "127.0.0.1:0", "-storage", dir, "-window", "1s", "-lateness", "0s", "-vehicles", "8", "-rate", "20"}
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	s := &server{storage: dir, stop: cancel, done: make(chan error, 1), stderr: new(strings.Builder)}
-	getenv := func(string) string { return "" }
+	getenv := func(k string) string { return env[k] }
 	go func() {
 		err := run(ctx, append(base, args...), getenv, pw, &syncWriter{b: s.stderr})
 		pw.Close()

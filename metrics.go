@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"fleetpulse/server/hub"
+	"fleetpulse/server/ingest"
 	"fleetpulse/server/stream"
 )
 
@@ -19,7 +20,7 @@ type metrics struct {
 	csvErrors *prometheus.CounterVec
 }
 
-func newMetrics(stats *stream.Stats, subs *hub.Hub) *metrics {
+func newMetrics(stats *stream.Stats, subs *hub.Hub, producers *ingest.Ingest) *metrics {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	counter := func(name, help string, f func() float64) {
@@ -46,7 +47,9 @@ func newMetrics(stats *stream.Stats, subs *hub.Hub) *metrics {
 	reg.MustRegister(&byReason{
 		desc: prometheus.NewDesc("fleetpulse_events_rejected_total", "Events rejected, by reason.", []string{"reason"}, nil),
 		counts: func() map[string]int64 {
-			return map[string]int64{"too_many_vehicles": stats.TooManyVehicles.Load()}
+			m := producers.Rejected()
+			m["too_many_vehicles"] = stats.TooManyVehicles.Load()
+			return m
 		},
 	})
 

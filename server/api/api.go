@@ -26,11 +26,19 @@ type Deps struct {
 	WS http.Handler
 	// UI serves the dashboard and its assets at every other path.
 	UI http.Handler
+	// Ingest serves POST /ingest and, with ServeWS, GET /ingest.
+	Ingest Ingester
 	// Metrics serves /metrics in the Prometheus text format.
 	Metrics http.Handler
 	// Ready reports whether the server is ready for traffic; /readyz
 	// answers 503 while it is false.
 	Ready *atomic.Bool
+}
+
+// Ingester takes events from producers.
+type Ingester interface {
+	http.Handler // POST /ingest
+	ServeWS(http.ResponseWriter, *http.Request)
 }
 
 // NewHandler returns the handler of every route.

@@ -17,7 +17,12 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 		{"/metrics", d.Metrics},
 	} {
 		mux.Handle("GET "+r.path, r.h)
-		mux.Handle(r.path, methodNotAllowed())
+		mux.Handle(r.path, methodNotAllowed(allowed))
+	}
+	if d.Ingest != nil {
+		mux.Handle("POST /ingest", d.Ingest)
+		mux.HandleFunc("GET /ingest", d.Ingest.ServeWS)
+		mux.Handle("/ingest", methodNotAllowed("GET, POST"))
 	}
 	// The dashboard and its assets: every other path. A "GET /" pattern
 	// would conflict with the method-less ones above.
@@ -26,15 +31,15 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 
 const allowed = "GET, HEAD"
 
-func methodNotAllowed() http.Handler {
+func methodNotAllowed(allow string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Allow", allowed)
-		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method not allowed; use " + allowed})
+		w.Header().Set("Allow", allow)
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method not allowed; use " + allow})
 	})
 }
 
 func getOnly(h http.Handler) http.Handler {
-	refuse := methodNotAllowed()
+	refuse := methodNotAllowed(allowed)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			refuse.ServeHTTP(w, r)

@@ -1,0 +1,95 @@
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/coder/websocket"
+)
+
+// ServeWS serves GET /ingest: a long-lived WebSocket producer. The token is
+// taken from the Authorization header of the handshake only (producers are
+// not browsers). Each text message is one event or an NDJSON batch, handled
+// like a POST body; each rejected line is answered with
+// {"line":K,"reason":"..."}, K counting lines within the message. When the
+// window stage cannot take a message within EnqueueWait the connection is
+// closed with 1013 (try again later): that message and any sent after it
+// were not accepted, and resending them is safe.
+func (in *Ingest) ServeWS(w http.ResponseWriter, r *http.Request) {
+	if in.isClosing() {
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusServiceUnavailable, "server is shutting down")
+		return
+	}
+	if !in.authorize(w, r) {
+		return
+	}
+	if in.nconns.Add(1) > int64(in.opt.MaxConns) {
+		in.nconns.Add(-1)
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusServiceUnavailable, "too many ingest connections")
+		return
+	}
+	defer in.nconns.Add(-1)
+	in.conns.Add(1)
+	defer in.conns.Done()
+
+	c, err := websocket.Accept(w, r, nil)
+	if err != nil {
+		return // Accept has answered
+	}
+	defer c.CloseNow()
+	c.SetReadLimit(in.opt.MaxBody)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-in.done:
+			// Shutting down: the close handshake ends the read loop.
+			c.Close(websocket.StatusGoingAway, "server shutting down")
+		case <-ctx.Done():
+		}
+	}()
+	for {
+		typ, msg, err := c.Read(ctx)
+		if err != nil {
+			var ce websocket.CloseError
+			if errors.As(err, &ce) && ce.Code == websocket.StatusMessageTooBig {
+				in.opt.Log.Warn("ingest message too big", "remote", r.RemoteAddr)
+			}
+			return
+		}
+		if typ != websocket.MessageText {
+			c.Close(websocket.StatusUnsupportedData, "send events as text messages")
+			return
+		}
+		res, err := in.decode(msg)
+		if err != nil {
+			c.Close(websocket.StatusMessageTooBig, "too many lines in one message")
+			return
+		}
+		if res.rejected == 0 && len(res.batch.Events) == 0 {
+			continue
+		}
+		switch err := in.send(ctx, &res); {
+		case errors.Is(err, errBusy):
+			c.Close(websocket.StatusTryAgainLater, "server busy: this message was not accepted; retry")
+			return
+		case err != nil:
+			c.Close(websocket.StatusGoingAway, "server shutting down")
+			return
+		}
+		for i, e := range res.errors {
+			if i == maxErrors {
+				break
+			}
+			b, _ := json.Marshal(e)
+			if err := c.Write(ctx, websocket.MessageText, b); err != nil {
+				return
+			}
+		}
+	}
+}
