@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"fleetpulse/server/sim"
 	"fleetpulse/server/stream"
 )
 
@@ -35,6 +36,7 @@ type config struct {
 	maxFuture   time.Duration
 	maxAge      time.Duration
 	maxBody     byteSize
+	simFaults   sim.Faults
 }
 
 // byteSize is a size in bytes given as 1048576, 512KiB or 8MiB.
@@ -85,6 +87,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.IntVar(&c.vehicles, "vehicles", 50, "simulated fleet size; 0 turns the simulator off")
 	fs.Float64Var(&c.rate, "rate", 1, "simulated events per vehicle per second")
 	fs.Uint64Var(&c.seed, "seed", 1, "simulator seed: the same seed gives the same fleet and routes")
+	fs.Var(&c.simFaults, "sim-faults", "faults the simulator injects, as shares of events, e.g. late=0.01,duplicate=0.02,out_of_order=0.05,malformed=0.01,offline=0.02")
 	fs.StringVar(&origins, "origins", "", "extra allowed WebSocket Origin `hosts`, comma-separated (patterns like *.example.com)")
 	fs.DurationVar(&c.retention, "retention", 168*time.Hour, "how long per-window history and fleet rows are kept")
 	fs.BoolVar(&c.csvBOM, "csv-bom", false, "start CSV files with a UTF-8 byte order mark (helps Excel and Power Query)")

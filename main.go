@@ -27,6 +27,7 @@ import (
 	"fleetpulse/server/api"
 	"fleetpulse/server/hub"
 	"fleetpulse/server/ingest"
+	"fleetpulse/server/loadgen"
 	"fleetpulse/server/sim"
 	"fleetpulse/server/stream"
 	"fleetpulse/server/view"
@@ -56,6 +57,15 @@ func main() {
 const shutdownGrace = 5 * time.Second
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if len(args) > 0 {
+		// Tools that talk to a running server.
+		switch args[0] {
+		case "loadgen":
+			return loadgen.Run(ctx, args[1:], stdout, stderr)
+		}
+	}
 	cfg, err := parseConfig(args, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
@@ -63,8 +73,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	log := newLogger(stderr)
 
 	store, err := storage.Open(cfg.storage, storage.Options{Retention: cfg.retention, BOM: cfg.csvBOM, Log: log})
@@ -84,6 +92,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	var stats stream.Stats
 	stage := stream.NewStage(proc, cfg.lateness, cfg.idleTimeout, time.Now, &stats)
 	fleet := sim.New(cfg.vehicles, cfg.seed)
+	if err := fleet.SetFaults(cfg.simFaults); err != nil {
+		return fmt.Errorf("-sim-faults: %w", err)
+	}
 	tokens, err := ingest.NewTokens(cfg.ingestToken, cfg.tokenFile, time.Now)
 	if err != nil {
 		return err
