@@ -127,25 +127,7 @@ func parseQuery(r *http.Request, allowed ...string) (query, error) {
 	return q, nil
 }
 
-func writeBody(w http.ResponseWriter, r *http.Request, c *view.Current, csv bool, body []byte) {
-	h := w.Header()
-	if csv {
-		h.Set("Content-Type", "text/csv; charset=utf-8")
-	} else {
-		h.Set("Content-Type", "application/json")
-	}
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Fleetpulse-Seq", strconv.FormatUint(c.Seq, 10))
-	if !c.Watermark.IsZero() {
-		h.Set("X-Fleetpulse-Window-End", c.Watermark.UTC().Format(telemetry.TimeLayout))
-	}
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	if r.Method != http.MethodHead {
-		w.Write(body)
-	}
-}
-
-func handleData(v *view.View) http.Handler {
+func handleData(v *view.View, gz *gzipCache) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q, err := parseQuery(r, "vehicle_id")
 		if err != nil {
@@ -154,30 +136,29 @@ func handleData(v *view.View) http.Handler {
 		}
 		c := v.Current()
 		if q.vehicleIDs == nil {
-			body := c.LatestJSON
+			key, body := "data.json", c.LatestJSON
 			if q.csv {
-				body = c.LatestCSV
+				key, body = "data.csv", c.LatestCSV
 			}
-			writeBody(w, r, c, q.csv, body)
+			serveRows(w, r, c, gz, q.csv, key, func() []byte { return body })
 			return
 		}
-		var rows []telemetry.VehicleRow
-		for _, row := range c.Latest {
-			if q.vehicleIDs[row.VehicleID] {
-				rows = append(rows, row)
+		serveRows(w, r, c, gz, q.csv, "", func() []byte {
+			var rows []telemetry.VehicleRow
+			for _, row := range c.Latest {
+				if q.vehicleIDs[row.VehicleID] {
+					rows = append(rows, row)
+				}
 			}
-		}
-		var body []byte
-		if q.csv {
-			body = view.AppendLatestCSV(nil, rows, c.Updated)
-		} else {
-			body = append(telemetry.AppendVehiclesJSON(nil, rows), '\n')
-		}
-		writeBody(w, r, c, q.csv, body)
+			if q.csv {
+				return view.AppendLatestCSV(nil, rows, c.Updated)
+			}
+			return append(telemetry.AppendVehiclesJSON(nil, rows), '\n')
+		})
 	})
 }
 
-func handleFleet(v *view.View) http.Handler {
+func handleFleet(v *view.View, gz *gzipCache) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q, err := parseQuery(r, "since")
 		if err != nil {
@@ -186,24 +167,23 @@ func handleFleet(v *view.View) http.Handler {
 		}
 		c := v.Current()
 		if q.since.IsZero() {
-			body := c.FleetJSON
+			key, body := "fleet.json", c.FleetJSON
 			if q.csv {
-				body = c.FleetCSV
+				key, body = "fleet.csv", c.FleetCSV
 			}
-			writeBody(w, r, c, q.csv, body)
+			serveRows(w, r, c, gz, q.csv, key, func() []byte { return body })
 			return
 		}
-		rows := c.Fleet
-		for len(rows) > 0 && rows[0].WindowStart.Before(q.since) {
-			rows = rows[1:]
-		}
-		var body []byte
-		if q.csv {
-			body = view.AppendFleetCSV(nil, rows)
-		} else {
-			body = append(telemetry.AppendFleetJSON(nil, rows), '\n')
-		}
-		writeBody(w, r, c, q.csv, body)
+		serveRows(w, r, c, gz, q.csv, "", func() []byte {
+			rows := c.Fleet
+			for len(rows) > 0 && rows[0].WindowStart.Before(q.since) {
+				rows = rows[1:]
+			}
+			if q.csv {
+				return view.AppendFleetCSV(nil, rows)
+			}
+			return append(telemetry.AppendFleetJSON(nil, rows), '\n')
+		})
 	})
 }
 

@@ -95,10 +95,17 @@ type response struct {
 
 func (s *server) do(t *testing.T, method, target string) response {
 	t.Helper()
+	// identity: no transparent gzip, so bodies and lengths compare.
+	return s.doHeader(t, method, target, http.Header{"Accept-Encoding": {"identity"}})
+}
+
+func (s *server) doHeader(t *testing.T, method, target string, hdr http.Header) response {
+	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), method, s.URL+target, nil)
 	if err != nil {
 		t.Fatalf("new request: %v", err)
 	}
+	req.Header = hdr
 	resp, err := s.Client().Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, target, err)

@@ -1,16 +1,20 @@
 package api
 
-import "net/http"
+import (
+	"net/http"
+	"strings"
+)
 
 // addRoutes lists every route of the server. Other methods get a JSON 405,
 // rather than the mux's plain-text one.
 func addRoutes(mux *http.ServeMux, d Deps) {
+	gz := new(gzipCache)
 	for _, r := range []struct {
 		path string
 		h    http.Handler
 	}{
-		{"/data", handleData(d.View)},
-		{"/data/fleet", handleFleet(d.View)},
+		{"/data", handleData(d.View, gz)},
+		{"/data/fleet", handleFleet(d.View, gz)},
 		{"/ws", d.WS},
 		{"/healthz", handleHealthz()},
 		{"/readyz", handleReadyz(d.Ready)},
@@ -33,6 +37,10 @@ const allowed = "GET, HEAD"
 
 func methodNotAllowed(allow string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodOptions && strings.HasPrefix(r.URL.Path, "/data") {
+			preflight(w)
+			return
+		}
 		w.Header().Set("Allow", allow)
 		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method not allowed; use " + allow})
 	})
