@@ -28,6 +28,7 @@ import (
 	"fleetpulse/server/hub"
 	"fleetpulse/server/ingest"
 	"fleetpulse/server/loadgen"
+	"fleetpulse/server/replay"
 	"fleetpulse/server/sim"
 	"fleetpulse/server/stream"
 	"fleetpulse/server/view"
@@ -63,7 +64,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		// Tools that talk to a running server.
 		switch args[0] {
 		case "loadgen":
-			return loadgen.Run(ctx, args[1:], stdout, stderr)
+			return loadgen.Run(ctx, args[1:], getenv, stdout, stderr)
+		case "replay":
+			return replay.Run(ctx, args[1:], getenv, stdout, stderr)
 		}
 	}
 	cfg, err := parseConfig(args, getenv, stderr)

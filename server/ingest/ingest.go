@@ -167,9 +167,10 @@ type result struct {
 
 var errTooManyLines = errors.New("too many lines")
 
-// decode validates every line of body. Blank lines are skipped but count
+// decode validates every line of body, listing the first maxErrors
+// rejected lines, or all with allErrors. Blank lines are skipped but count
 // for line numbers; CRLF line ends are fine.
-func (in *Ingest) decode(body []byte) (result, error) {
+func (in *Ingest) decode(body []byte, allErrors bool) (result, error) {
 	var d *telemetry.Decoder
 	select {
 	case d = <-in.decoders:
@@ -187,7 +188,7 @@ func (in *Ingest) decode(body []byte) (result, error) {
 	nowMS := in.opt.Now().UnixMilli()
 	reject := func(line int, reason string) {
 		res.rejected++
-		if len(res.errors) < maxErrors {
+		if allErrors || len(res.errors) < maxErrors {
 			res.errors = append(res.errors, lineError{line, reason})
 		}
 		if res.reasons == nil {
@@ -318,7 +319,7 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "could not read the body")
 		return
 	}
-	res, err := in.decode(body)
+	res, err := in.decode(body, false)
 	if err != nil {
 		writeError(w, http.StatusRequestEntityTooLarge, "more than "+strconv.Itoa(in.opt.MaxLines)+" lines in one request")
 		return

@@ -13,7 +13,8 @@ import (
 // taken from the Authorization header of the handshake only (producers are
 // not browsers). Each text message is one event or an NDJSON batch, handled
 // like a POST body; each rejected line is answered with
-// {"line":K,"reason":"..."}, K counting lines within the message. When the
+// {"line":K,"reason":"..."}, K counting lines within the message (every
+// rejected line, as the number of lines is bounded). When the
 // window stage cannot take a message within EnqueueWait the connection is
 // closed with 1013 (try again later): that message and any sent after it
 // were not accepted, and resending them is safe.
@@ -66,7 +67,7 @@ func (in *Ingest) ServeWS(w http.ResponseWriter, r *http.Request) {
 			c.Close(websocket.StatusUnsupportedData, "send events as text messages")
 			return
 		}
-		res, err := in.decode(msg)
+		res, err := in.decode(msg, true)
 		if err != nil {
 			c.Close(websocket.StatusMessageTooBig, "too many lines in one message")
 			return
@@ -82,10 +83,7 @@ func (in *Ingest) ServeWS(w http.ResponseWriter, r *http.Request) {
 			c.Close(websocket.StatusGoingAway, "server shutting down")
 			return
 		}
-		for i, e := range res.errors {
-			if i == maxErrors {
-				break
-			}
+		for _, e := range res.errors {
 			b, _ := json.Marshal(e)
 			if err := c.Write(ctx, websocket.MessageText, b); err != nil {
 				return

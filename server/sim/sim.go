@@ -1,10 +1,11 @@
 // Package sim is the simulated fleet: vehicles that drive a road grid around
 // a city centre, accelerate and brake, stop at junctions, obey speed limits
-// and burn fuel.
+// and burn fuel. With Faults set, it also misbehaves on purpose: late,
+// duplicate, out-of-order and malformed readings, and vehicles offline.
 //
 // A Fleet is deterministic: the same seed and the same sequence of Step
-// calls give the same events. It is not safe for concurrent use; Run owns it
-// while it runs.
+// calls give the same events, with or without Faults. It is not safe for
+// concurrent use; Run owns it while it runs.
 package sim
 
 import (
@@ -53,16 +54,25 @@ type vehicle struct {
 	fuelPct   float64
 	// driver scales the speed limit: some drive below it, a few above.
 	driver float64
+	// offlineSteps is how many more Steps the vehicle stays offline.
+	offlineSteps int
 }
 
 // Fleet is a set of simulated vehicles.
 type Fleet struct {
 	vehicles []vehicle
+	// faults, drawn from frng, which only draws while there are faults:
+	// a fleet without them is exactly the fleet it always was.
+	faults    Faults
+	frng      *rand.Rand
+	held      []held
+	malformed int64
 }
 
 // New returns n vehicles placed on the grid by seed.
 func New(n int, seed uint64) *Fleet {
-	f := &Fleet{vehicles: make([]vehicle, n)}
+	// The fault stream is one no vehicle uses (they use 0 to n-1).
+	f := &Fleet{vehicles: make([]vehicle, n), frng: rand.New(rand.NewPCG(seed, math.MaxUint64))}
 	for i := range f.vehicles {
 		r := rand.New(rand.NewPCG(seed, uint64(i)))
 		k := &kinds[i%len(kinds)]
@@ -190,14 +200,18 @@ func (v *vehicle) headingDeg() float64 {
 }
 
 // Step advances every vehicle by dt and appends one event per vehicle,
-// stamped at now, to buf.
+// stamped at now, to buf. With Faults set, some of those are dropped, held
+// back or doubled, and the held-back events that are due by now follow
+// them; TakeMalformed counts the malformed ones.
 func (f *Fleet) Step(now time.Time, dt time.Duration, buf []telemetry.Event) []telemetry.Event {
 	ts := now.UnixMilli()
+	faulty := f.faults.any()
+	var dups []telemetry.Event
 	for i := range f.vehicles {
 		v := &f.vehicles[i]
 		v.step(dt.Seconds())
 		lat, lon := v.position()
-		buf = append(buf, telemetry.Event{
+		ev := telemetry.Event{
 			VehicleID:  v.id,
 			TS:         ts,
 			Lat:        lat,
@@ -205,14 +219,23 @@ func (f *Fleet) Step(now time.Time, dt time.Duration, buf []telemetry.Event) []t
 			SpeedKPH:   math.Round(v.speedMS*3.6*10) / 10,
 			HeadingDeg: v.headingDeg(),
 			FuelPct:    math.Round(v.fuelPct*10) / 10,
-		})
+		}
+		if faulty {
+			buf, dups = f.faulty(v, ev, ts, dt, buf, dups)
+			continue
+		}
+		buf = append(buf, ev)
 	}
-	return buf
+	if len(f.held) > 0 {
+		buf = f.release(ts, buf)
+	}
+	return append(buf, dups...)
 }
 
 // Run steps the fleet rate times a second by the clock now and sends each
-// step's events as one batch to out, until ctx is done. It does not close
-// out, which other producers share.
+// step's events, with the count of malformed ones as Rejected, as one batch
+// to out, until ctx is done. It does not close out, which other producers
+// share.
 func (f *Fleet) Run(ctx context.Context, rate float64, now func() time.Time, out chan<- telemetry.Batch) error {
 	if len(f.vehicles) == 0 || rate <= 0 {
 		return nil
@@ -228,7 +251,7 @@ func (f *Fleet) Run(ctx context.Context, rate float64, now func() time.Time, out
 		}
 		batch := f.Step(now(), period, make([]telemetry.Event, 0, len(f.vehicles)))
 		select {
-		case out <- telemetry.Batch{Events: batch}:
+		case out <- telemetry.Batch{Events: batch, Rejected: f.TakeMalformed()}:
 		case <-ctx.Done():
 			return nil
 		}
