@@ -7,6 +7,7 @@
 package api
 
 import (
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -184,6 +185,19 @@ func handleFleet(v *view.View, gz *gzipCache) http.Handler {
 			}
 			return append(telemetry.AppendFleetJSON(nil, rows), '\n')
 		})
+	})
+}
+
+//go:embed openapi.json
+var openAPI []byte
+
+// handleOpenAPI serves the OpenAPI description of these routes; a test
+// checks it against them.
+func handleOpenAPI() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		w.Write(openAPI)
 	})
 }
 

@@ -5,35 +5,50 @@ import (
 	"strings"
 )
 
-// addRoutes lists every route of the server. Other methods get a JSON 405,
-// rather than the mux's plain-text one.
-func addRoutes(mux *http.ServeMux, d Deps) {
-	gz := new(gzipCache)
-	for _, r := range []struct {
-		path string
-		h    http.Handler
-	}{
-		{"/data", handleData(d.View, gz)},
-		{"/data/fleet", handleFleet(d.View, gz)},
-		{"/ws", d.WS},
-		{"/healthz", handleHealthz()},
-		{"/readyz", handleReadyz(d.Ready)},
-		{"/metrics", d.Metrics},
-	} {
-		mux.Handle("GET "+r.path, r.h)
-		mux.Handle(r.path, methodNotAllowed(allowed))
+// route is one operation of the API.
+type route struct {
+	method, path string
+	h            http.Handler
+}
+
+// routes lists every operation of the server but the dashboard; the
+// OpenAPI test checks openapi.json against this list.
+func routes(d Deps, gz *gzipCache) []route {
+	rs := []route{
+		{"GET", "/data", handleData(d.View, gz)},
+		{"GET", "/data/fleet", handleFleet(d.View, gz)},
+		{"GET", "/ws", d.WS},
+		{"GET", "/healthz", handleHealthz()},
+		{"GET", "/readyz", handleReadyz(d.Ready)},
+		{"GET", "/metrics", d.Metrics},
+		{"GET", "/openapi.json", handleOpenAPI()},
 	}
 	if d.Ingest != nil {
-		mux.Handle("POST /ingest", d.Ingest)
-		mux.HandleFunc("GET /ingest", d.Ingest.ServeWS)
-		mux.Handle("/ingest", methodNotAllowed("GET, POST"))
+		rs = append(rs,
+			route{"POST", "/ingest", d.Ingest},
+			route{"GET", "/ingest", http.HandlerFunc(d.Ingest.ServeWS)})
+	}
+	return rs
+}
+
+// addRoutes registers the routes. Other methods on their paths get a JSON
+// 405 rather than the mux's plain-text one.
+func addRoutes(mux *http.ServeMux, d Deps) {
+	allow := map[string][]string{}
+	for _, r := range routes(d, new(gzipCache)) {
+		mux.Handle(r.method+" "+r.path, r.h)
+		allow[r.path] = append(allow[r.path], r.method)
+	}
+	for path, methods := range allow {
+		if len(methods) == 1 && methods[0] == "GET" {
+			methods = append(methods, "HEAD")
+		}
+		mux.Handle(path, methodNotAllowed(strings.Join(methods, ", ")))
 	}
 	// The dashboard and its assets: every other path. A "GET /" pattern
 	// would conflict with the method-less ones above.
 	mux.Handle("/", getOnly(d.UI))
 }
-
-const allowed = "GET, HEAD"
 
 func methodNotAllowed(allow string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -47,7 +62,7 @@ func methodNotAllowed(allow string) http.Handler {
 }
 
 func getOnly(h http.Handler) http.Handler {
-	refuse := methodNotAllowed(allowed)
+	refuse := methodNotAllowed("GET, HEAD")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			refuse.ServeHTTP(w, r)
