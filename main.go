@@ -31,6 +31,7 @@ import (
 	"fleetpulse/server/replay"
 	"fleetpulse/server/sim"
 	"fleetpulse/server/stream"
+	"fleetpulse/server/tail"
 	"fleetpulse/server/view"
 	"fleetpulse/shared/telemetry"
 	"fleetpulse/storage"
@@ -67,6 +68,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return loadgen.Run(ctx, args[1:], getenv, stdout, stderr)
 		case "replay":
 			return replay.Run(ctx, args[1:], getenv, stdout, stderr)
+		case "tail":
+			return tail.Run(ctx, args[1:], stdout, stderr)
 		}
 	}
 	cfg, err := parseConfig(args, getenv, stderr)
