@@ -115,7 +115,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	ui.Routes()
 	dashboard := ui.Handler(buildVersion())
 	dashboard.Resources = embeddedWeb{http.FileServerFS(web)}
-	met := newMetrics(&stats, subs, producers)
+	met := newMetrics(&stats, subs, producers, func() int { return len(events) })
 	var ready atomic.Bool
 	handler := api.NewHandler(api.Deps{
 		View: v, WS: subs, UI: dashboard, Ready: &ready, Ingest: producers,
@@ -203,6 +203,7 @@ func deliver(windows <-chan telemetry.Window, v *view.View, subs *hub.Hub, store
 	for w := range windows {
 		cur, msg := v.Apply(w)
 		subs.Publish(msg, cur.Snapshot)
+		met.closeLag.Observe(time.Since(w.End()).Seconds())
 		err := store.Write(w)
 		if err != nil {
 			met.csvErrors.WithLabelValues(csvErrorReason(err)).Inc()

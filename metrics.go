@@ -18,9 +18,12 @@ import (
 type metrics struct {
 	reg       *prometheus.Registry
 	csvErrors *prometheus.CounterVec
+	// closeLag observes, per delivered window, how long after its end
+	// (by the wall clock) it reached subscribers.
+	closeLag prometheus.Histogram
 }
 
-func newMetrics(stats *stream.Stats, subs *hub.Hub, producers *ingest.Ingest) *metrics {
+func newMetrics(stats *stream.Stats, subs *hub.Hub, producers *ingest.Ingest, queue func() int) *metrics {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	counter := func(name, help string, f func() float64) {
@@ -53,13 +56,20 @@ func newMetrics(stats *stream.Stats, subs *hub.Hub, producers *ingest.Ingest) *m
 		},
 	})
 
-	m := &metrics{reg: reg, csvErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+	gauge("fleetpulse_ingest_queue_depth", "Batches waiting for the window stage.",
+		func() float64 { return float64(queue()) })
+
+	m := &metrics{reg: reg, closeLag: prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "fleetpulse_window_close_lag_seconds",
+		Help:    "Wall-clock time from a window's end to its delivery; at least the lateness.",
+		Buckets: []float64{0.1, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300},
+	}), csvErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "fleetpulse_csv_write_errors_total", Help: "Failed CSV writes, by reason; the last good files stay in place.",
 	}, []string{"reason"})}
 	for _, r := range []string{"disk_full", "permission", "missing", "other"} {
 		m.csvErrors.WithLabelValues(r) // export zeros, so alerts see the series
 	}
-	reg.MustRegister(m.csvErrors)
+	reg.MustRegister(m.csvErrors, m.closeLag)
 	return m
 }
 
