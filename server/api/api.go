@@ -27,6 +27,8 @@ type Deps struct {
 	WS http.Handler
 	// UI serves the dashboard and its assets at every other path.
 	UI http.Handler
+	// History reads the retained per-window rows for /data/history.
+	History HistoryReader
 	// Ingest serves POST /ingest and, with ServeWS, GET /ingest.
 	Ingest Ingester
 	// Metrics serves /metrics in the Prometheus text format.
@@ -34,6 +36,14 @@ type Deps struct {
 	// Ready reports whether the server is ready for traffic; /readyz
 	// answers 503 while it is false.
 	Ready *atomic.Bool
+}
+
+// HistoryReader reads retained windows: rows of windows with start >= from
+// and end <= to (zero: unbounded), of the given vehicles (nil: all),
+// oldest first; more than maxRows is an error for which TooMany is true.
+type HistoryReader interface {
+	History(from, to time.Time, vehicleIDs map[string]bool, maxRows int) ([]telemetry.VehicleRow, error)
+	TooMany(err error) bool
 }
 
 // Ingester takes events from producers.
@@ -83,6 +93,7 @@ type query struct {
 	csv        bool
 	vehicleIDs map[string]bool // nil: all
 	since      time.Time       // zero: no bound
+	from, to   time.Time       // zero: no bound
 }
 
 // parseQuery validates the parameters that route allows; any other
@@ -118,12 +129,23 @@ func parseQuery(r *http.Request, allowed ...string) (query, error) {
 			q.vehicleIDs[id] = true
 		}
 	}
-	if s := vals.Get("since"); s != "" {
-		t, err := time.Parse(time.RFC3339Nano, s)
-		if err != nil {
-			return q, badRequest{"since must be an RFC 3339 time with a zone, such as 2026-11-27T04:40:00Z"}
+	for _, p := range []struct {
+		name string
+		dst  *time.Time
+	}{{"since", &q.since}, {"from", &q.from}, {"to", &q.to}} {
+		if len(vals[p.name]) > 1 {
+			return q, badRequest{p.name + " given more than once"}
 		}
-		q.since = t
+		if s := vals.Get(p.name); s != "" {
+			t, err := time.Parse(time.RFC3339Nano, s)
+			if err != nil {
+				return q, badRequest{p.name + " must be an RFC 3339 time with a zone, such as 2026-11-27T04:40:00Z"}
+			}
+			*p.dst = t
+		}
+	}
+	if !q.from.IsZero() && !q.to.IsZero() && q.to.Before(q.from) {
+		return q, badRequest{"to is before from"}
 	}
 	return q, nil
 }
@@ -184,6 +206,36 @@ func handleFleet(v *view.View, gz *gzipCache) http.Handler {
 				return view.AppendFleetCSV(nil, rows)
 			}
 			return append(telemetry.AppendFleetJSON(nil, rows), '\n')
+		})
+	})
+}
+
+// maxHistoryRows bounds one /data/history answer.
+const maxHistoryRows = 1_000_000
+
+func handleHistory(v *view.View, hr HistoryReader) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q, err := parseQuery(r, "vehicle_id", "from", "to")
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		rows, err := hr.History(q.from, q.to, q.vehicleIDs, maxHistoryRows)
+		if hr.TooMany(err) {
+			writeError(w, badRequest{"more than " + strconv.Itoa(maxHistoryRows) + " rows: narrow from/to or filter by vehicle_id"})
+			return
+		}
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		// The answer depends on the files, which change with each window:
+		// the view's seq names them.
+		serveRows(w, r, v.Current(), nil, q.csv, "", func() []byte {
+			if q.csv {
+				return view.AppendVehiclesCSV(nil, rows)
+			}
+			return append(telemetry.AppendVehiclesJSON(nil, rows), '\n')
 		})
 	})
 }

@@ -12,9 +12,17 @@ import (
 	"time"
 
 	"fleetpulse/server/view"
+	"fleetpulse/shared/telemetry"
 )
 
 type stubIngest struct{ http.Handler }
+
+type stubHistory struct{}
+
+func (stubHistory) History(from, to time.Time, ids map[string]bool, maxRows int) ([]telemetry.VehicleRow, error) {
+	return nil, nil
+}
+func (stubHistory) TooMany(error) bool { return false }
 
 func (stubIngest) ServeWS(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusSwitchingProtocols)
@@ -33,7 +41,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		View: view.New(0, nil, nil, time.Hour, time.Now), WS: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusSwitchingProtocols)
 		}),
-		UI: ok, Ready: &ready, Metrics: ok, Ingest: ingest,
+		UI: ok, Ready: &ready, Metrics: ok, Ingest: ingest, History: stubHistory{},
 	})
 	srv := httptest.NewServer(h)
 	defer srv.Close()
@@ -66,7 +74,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		}
 	}
 	// Every route of routes.go is documented and served as registered.
-	d := Deps{Ingest: ingest}
+	d := Deps{Ingest: ingest, History: stubHistory{}}
 	mux := h.(*http.ServeMux)
 	rs := routes(d, nil)
 	for _, r := range rs {

@@ -23,6 +23,9 @@ func routes(d Deps, gz *gzipCache) []route {
 		{"GET", "/metrics", d.Metrics},
 		{"GET", "/openapi.json", handleOpenAPI()},
 	}
+	if d.History != nil {
+		rs = append(rs, route{"GET", "/data/history", handleHistory(d.View, d.History)})
+	}
 	if d.Ingest != nil {
 		rs = append(rs,
 			route{"POST", "/ingest", d.Ingest},
