@@ -37,6 +37,7 @@ type config struct {
 	maxAge      time.Duration
 	maxBody     byteSize
 	simFaults   sim.Faults
+	historyMax  byteSize
 }
 
 // byteSize is a size in bytes given as 1048576, 512KiB or 8MiB.
@@ -90,6 +91,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.Var(&c.simFaults, "sim-faults", "faults the simulator injects, as shares of events, e.g. late=0.01,duplicate=0.02,out_of_order=0.05,malformed=0.01,offline=0.02")
 	fs.StringVar(&origins, "origins", "", "extra allowed WebSocket Origin `hosts`, comma-separated (patterns like *.example.com)")
 	fs.DurationVar(&c.retention, "retention", 168*time.Hour, "how long per-window history and fleet rows are kept")
+	fs.Var(&c.historyMax, "history-max-bytes", "cap on the history/ folder: bytes, KiB or MiB; the oldest windows go first (default: no cap but -retention)")
 	fs.BoolVar(&c.csvBOM, "csv-bom", false, "start CSV files with a UTF-8 byte order mark (helps Excel and Power Query)")
 	fs.StringVar(&c.ingestToken, "ingest-token", "", "bearer `token` that enables /ingest; prefer the environment variable FLEETPULSE_INGEST_TOKEN")
 	fs.StringVar(&c.tokenFile, "ingest-token-file", "", "`file` of ingest tokens, one per line, re-read when it changes (for rotation)")

@@ -271,3 +271,40 @@ func TestBadConfigFailsFast(t *testing.T) {
 		})
 	}
 }
+
+// TestRestartCarriesOn stops the server and starts it again on the same
+// -storage: seq, the fleet rows and the history carry on.
+func TestRestartCarriesOn(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, "-storage", dir)
+	c := dialWS(t, s.url+"ws")
+	readMsg(t, c, nil) // snapshot
+	var w wire.Window
+	readMsg(t, c, &w)
+	s.shutdown(t)
+	c.CloseNow()
+
+	s2 := startServer(t, "-storage", dir)
+	c2 := dialWS(t, s2.url+"ws")
+	defer c2.CloseNow()
+	var snap wire.Snapshot
+	readMsg(t, c2, &snap)
+	if snap.Seq <= w.Seq || len(snap.Fleet) == 0 || len(snap.Vehicles) == 0 {
+		t.Fatalf("after restart: snapshot seq %d with %d fleet rows and %d vehicles; before: seq %d", snap.Seq, len(snap.Fleet), len(snap.Vehicles), w.Seq)
+	}
+	var next wire.Window
+	readMsg(t, c2, &next)
+	if next.Seq != snap.Seq+1 {
+		t.Fatalf("first window after restart has seq %d, want %d", next.Seq, snap.Seq+1)
+	}
+	_, body := getBody(t, s2.url+"data/history?to="+w.WindowEnd.Format(time.RFC3339Nano))
+	var rows []telemetry.VehicleRow
+	if err := json.Unmarshal(body, &rows); err != nil || len(rows) == 0 {
+		t.Fatalf("/data/history of the first run: %v, %d rows: %s", err, len(rows), body)
+	}
+	for _, r := range rows {
+		if r.WindowEnd.After(w.WindowEnd) {
+			t.Fatalf("row of window ending %v beyond to=%v", r.WindowEnd, w.WindowEnd)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io/fs"
 	"syscall"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -23,7 +24,7 @@ type metrics struct {
 	closeLag prometheus.Histogram
 }
 
-func newMetrics(stats *stream.Stats, subs *hub.Hub, producers *ingest.Ingest, queue func() int) *metrics {
+func newMetrics(stats *stream.Stats, subs *hub.Hub, producers *ingest.Ingest, queue func() int, lastGoodWrite func() time.Time) *metrics {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	counter := func(name, help string, f func() float64) {
@@ -56,6 +57,8 @@ func newMetrics(stats *stream.Stats, subs *hub.Hub, producers *ingest.Ingest, qu
 		},
 	})
 
+	gauge("fleetpulse_csv_last_good_write_age_seconds", "Seconds since the CSV files last took a window whole (or since start-up).",
+		func() float64 { return time.Since(lastGoodWrite()).Seconds() })
 	gauge("fleetpulse_ingest_queue_depth", "Batches waiting for the window stage.",
 		func() float64 { return float64(queue()) })
 

@@ -22,18 +22,36 @@ import (
 // input may start with a UTF-8 BOM; its header must equal cols. Errors give
 // the line.
 func readVehicles(r io.Reader, cols []string) ([]telemetry.VehicleRow, error) {
-	cr, err := newReader(r, cols)
+	var rows []telemetry.VehicleRow
+	err := scanVehicles(r, cols, nil, func(row telemetry.VehicleRow) error {
+		rows = append(rows, row)
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	var rows []telemetry.VehicleRow
+	return rows, nil
+}
+
+// scanVehicles parses per-vehicle rows as readVehicles does and calls emit
+// with each one whose vehicle id keep accepts (nil keeps all). Records that
+// keep refuses are skipped before their other fields are parsed. An error
+// from emit stops the scan and is returned as it is.
+func scanVehicles(r io.Reader, cols []string, keep func(id string) bool, emit func(telemetry.VehicleRow) error) error {
+	cr, err := newReader(r, cols)
+	if err != nil {
+		return err
+	}
 	for {
 		rec, line, err := next(cr, cols)
 		if err == io.EOF {
-			return rows, nil
+			return nil
 		}
 		if err != nil {
-			return nil, err
+			return err
+		}
+		if keep != nil && !keep(rec[2]) {
+			continue
 		}
 		p := fields{rec: rec, cols: cols}
 		row := telemetry.VehicleRow{
@@ -53,9 +71,11 @@ func readVehicles(r io.Reader, cols []string) ([]telemetry.VehicleRow, error) {
 			p.time(i)
 		}
 		if p.err != nil {
-			return nil, fmt.Errorf("line %d: %w", line, p.err)
+			return fmt.Errorf("line %d: %w", line, p.err)
 		}
-		rows = append(rows, row)
+		if err := emit(row); err != nil {
+			return err
+		}
 	}
 }
 

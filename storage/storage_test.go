@@ -655,6 +655,9 @@ func TestOpenErrors(t *testing.T) {
 	}
 }
 
+// TestWriteFailureKeepsLastGoodFiles breaks one file's place for real: the
+// other files still get the window, the broken one keeps its content, and
+// the next Write after the repair catches up.
 func TestWriteFailureKeepsLastGoodFiles(t *testing.T) {
 	t.Parallel()
 	first := window(t0, "A", "B")
@@ -663,9 +666,11 @@ func TestWriteFailureKeepsLastGoodFiles(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
 		breakIt    func(t *testing.T, dir string)
+		repair     func(t *testing.T, dir string)
 		win        telemetry.Window
 		want       string // substring of the error
 		wantLatest []telemetry.VehicleRow
+		wantFleet  []telemetry.FleetRow
 	}{
 		{
 			name: "date folder is a file",
@@ -675,8 +680,14 @@ func TestWriteFailureKeepsLastGoodFiles(t *testing.T) {
 					t.Fatal(err)
 				}
 			},
+			repair: func(t *testing.T, dir string) {
+				if err := os.Remove(filepath.Join(dir, "history", "2026-11-28")); err != nil {
+					t.Fatal(err)
+				}
+			},
 			want:       "2026-11-28 is not a directory",
-			wantLatest: first.Vehicles, // and latest_metrics.csv is unchanged
+			wantLatest: nextDay.Vehicles,
+			wantFleet:  []telemetry.FleetRow{first.Fleet, nextDay.Fleet},
 		},
 		{
 			name: "fleet file is a folder",
@@ -690,8 +701,14 @@ func TestWriteFailureKeepsLastGoodFiles(t *testing.T) {
 					t.Fatal(err)
 				}
 			},
+			repair: func(t *testing.T, dir string) {
+				if err := os.RemoveAll(filepath.Join(dir, "csv", fleetFile)); err != nil {
+					t.Fatal(err)
+				}
+			},
 			want:       fleetFile,
 			wantLatest: second.Vehicles,
+			wantFleet:  []telemetry.FleetRow{first.Fleet},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -699,25 +716,99 @@ func TestWriteFailureKeepsLastGoodFiles(t *testing.T) {
 			dir := t.TempDir()
 			w := open(t, dir, Options{Now: clock(t0.Add(time.Minute))})
 			write(t, w, first)
-			latest := readFile(t, filepath.Join(dir, "csv", latestFile))
 			tc.breakIt(t, dir)
 
 			err := w.Write(tc.win)
 			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "write window ") {
 				t.Fatalf("Write error = %v, want one that starts with %q and contains %q", err, "write window ", tc.want)
 			}
-			if diff := cmp.Diff([]telemetry.FleetRow{first.Fleet}, w.Fleet()); diff != "" {
+			if diff := cmp.Diff(tc.wantFleet, w.Fleet()); diff != "" {
 				t.Errorf("Fleet() (-want +got):\n%s", diff)
 			}
 			if diff := cmp.Diff(tc.wantLatest, w.Latest()); diff != "" {
 				t.Errorf("Latest() (-want +got):\n%s", diff)
 			}
-			got := readFile(t, filepath.Join(dir, "csv", latestFile))
-			if changed := !bytes.Equal(got, latest); changed != !slices.Equal(tc.wantLatest, first.Vehicles) {
-				t.Errorf("latest_metrics.csv changed = %v:\n%s", changed, got)
+			assertFilesMatch(t, dir, w)
+			assertNoTemp(t, dir)
+
+			tc.repair(t, dir)
+			third := window(tc.win.End().Add(10*time.Second), "D")
+			write(t, w, third)
+			if diff := cmp.Diff([]telemetry.FleetRow{first.Fleet, tc.win.Fleet, third.Fleet}, w.Fleet()); diff != "" {
+				t.Errorf("Fleet() after the repair (-want +got):\n%s", diff)
 			}
+			assertFilesMatch(t, dir, w)
 			assertNoTemp(t, dir)
 		})
+	}
+}
+
+// vehiclesCSV returns rows as CSV lines: what a file keeps of them.
+func vehiclesCSV(rows []telemetry.VehicleRow) []string {
+	var lines []string
+	for i := range rows {
+		lines = append(lines, string(rows[i].AppendCSV(nil)))
+	}
+	return lines
+}
+
+// fleetCSV returns rows as CSV lines: what a file keeps of them.
+func fleetCSV(rows []telemetry.FleetRow) []string {
+	var lines []string
+	for i := range rows {
+		lines = append(lines, string(rows[i].AppendCSV(nil)))
+	}
+	return lines
+}
+
+// assertFilesMatch checks that latest_metrics.csv and fleet_metrics.csv
+// parse whole and hold what Latest and Fleet return (as CSV rounds them),
+// and that the history
+// files on disk are those of the index.
+func assertFilesMatch(t *testing.T, dir string, w *Writer) {
+	t.Helper()
+	regular := func(name string) bool {
+		fi, err := os.Stat(name)
+		return err == nil && fi.Mode().IsRegular()
+	}
+	if name := filepath.Join(dir, "csv", latestFile); regular(name) {
+		latest, err := readVehicles(bytes.NewReader(readFile(t, name)), telemetry.LatestColumns)
+		if err != nil {
+			t.Fatalf("latest_metrics.csv: %v", err)
+		}
+		if diff := cmp.Diff(vehiclesCSV(w.Latest()), vehiclesCSV(latest)); diff != "" {
+			t.Errorf("latest_metrics.csv (-Latest() +file):\n%s", diff)
+		}
+	}
+	if name := filepath.Join(dir, "csv", fleetFile); regular(name) {
+		fleet, err := readFleet(bytes.NewReader(readFile(t, name)))
+		if err != nil {
+			t.Fatalf("fleet_metrics.csv: %v", err)
+		}
+		if diff := cmp.Diff(fleetCSV(w.Fleet()), fleetCSV(fleet)); diff != "" {
+			t.Errorf("fleet_metrics.csv (-Fleet() +file):\n%s", diff)
+		}
+	}
+	var onDisk []string
+	for _, name := range listFiles(t, dir) {
+		if _, err := time.Parse("history/2006-01-02/"+historyLayout, name); err == nil {
+			onDisk = append(onDisk, name)
+		}
+	}
+	var indexed []string
+	w.mu.Lock()
+	var total int64
+	for _, h := range w.hist {
+		indexed = append(indexed, filepath.ToSlash(historyName(h.end)))
+		total += h.size
+	}
+	histBytes := w.histBytes
+	w.mu.Unlock()
+	if diff := cmp.Diff(indexed, onDisk); diff != "" {
+		t.Errorf("history files (-index +disk):\n%s", diff)
+	}
+	if total != histBytes {
+		t.Errorf("index sizes add up to %d, histBytes = %d", total, histBytes)
 	}
 }
 
@@ -762,19 +853,27 @@ func TestWriteRejectsBadBounds(t *testing.T) {
 }
 
 // TestConcurrentReader checks that a reader polling latest_metrics.csv
-// while windows are written only ever sees complete files.
+// while another goroutine keeps replacing it only ever sees whole files:
+// thousands of reads, each parsed completely with encoding/csv.
 func TestConcurrentReader(t *testing.T) {
 	t.Parallel()
-	const windows = 100
+	const minReads = 3000
 	dir := t.TempDir()
 	w := open(t, dir, Options{Now: clock(t0)})
 	ids := []string{"A", "B", "C", "D", "E", "F", "G"}
 	write(t, w, window(t0, ids[:1]...))
 
-	done := make(chan struct{})
+	stop := make(chan struct{})
+	done := make(chan int)
 	go func() {
-		defer close(done)
-		for i := 1; i <= windows; i++ {
+		i := 1
+		defer func() { done <- i - 1 }()
+		for ; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
 			// Sizes vary, so a torn read would show.
 			if err := w.Write(window(t0.Add(time.Duration(i)*10*time.Second), ids[:1+i%len(ids)]...)); err != nil {
 				t.Errorf("Write: %v", err)
@@ -784,60 +883,43 @@ func TestConcurrentReader(t *testing.T) {
 	}()
 
 	name := filepath.Join(dir, "csv", latestFile)
-	header := strings.Join(telemetry.LatestColumns, ",")
-	check := func() error {
+	seen := make(map[time.Time]bool) // window ends read
+	reads := 0
+	for ; reads < minReads; reads++ {
 		b, err := os.ReadFile(name)
 		if err != nil {
-			return err
+			t.Fatal(err)
 		}
-		if err := checkComplete(b, header, len(telemetry.LatestColumns)); err != nil {
-			return fmt.Errorf("torn read: %v\n%s", err, b)
+		rows, err := readVehicles(bytes.NewReader(b), telemetry.LatestColumns)
+		if err == nil && (len(rows) == 0 || len(rows) > len(ids) || !bytes.HasSuffix(b, []byte("\n"))) {
+			err = fmt.Errorf("%d rows", len(rows))
 		}
+		if err != nil {
+			t.Fatalf("read %d is not a whole file: %v\n%s", reads, err, b)
+		}
+		end := rows[0].WindowEnd
+		for _, r := range rows {
+			if !r.WindowEnd.Equal(end) {
+				t.Fatalf("read %d mixes windows %v and %v", reads, end, r.WindowEnd)
+			}
+		}
+		if want := 1 + int(end.Sub(t0)/(10*time.Second))%len(ids); len(rows) != want {
+			t.Fatalf("read %d: window %v has %d rows, want %d", reads, end, len(rows), want)
+		}
+		seen[end] = true
 		if len(w.Latest()) == 0 || len(w.Fleet()) == 0 {
-			return errors.New("Latest() or Fleet() is empty")
-		}
-		return nil
-	}
-	// The loop ends when the writer is done (one more read after that),
-	// or after a bounded number of reads.
-	reads := 0
-	for running := true; running && reads < 1_000_000; reads++ {
-		select {
-		case <-done:
-			running = false
-		default:
-		}
-		if err := check(); err != nil {
-			t.Error(err)
-			break
+			t.Fatal("Latest() or Fleet() is empty")
 		}
 	}
-	<-done
-	t.Logf("%d complete reads", reads)
+	close(stop)
+	windows := <-done
+	t.Logf("%d whole reads of %d versions while %d windows were written", reads, len(seen), windows)
+	if len(seen) < 2 {
+		t.Errorf("the reads saw %d versions of the file; the test needs the writer to replace it meanwhile", len(seen))
+	}
 	if got := len(w.Fleet()); got != windows+1 {
 		t.Errorf("%d fleet rows, want %d", got, windows+1)
 	}
+	assertFilesMatch(t, dir, w)
 	assertNoTemp(t, dir)
-}
-
-// checkComplete reports what is wrong if b is not a whole CSV file with
-// the given header and rows of n fields.
-func checkComplete(b []byte, header string, n int) error {
-	s := string(b)
-	if !strings.HasSuffix(s, "\n") {
-		return errors.New("no line end at the end")
-	}
-	lines := strings.Split(strings.TrimSuffix(s, "\n"), "\n")
-	if lines[0] != header {
-		return errors.New("bad header")
-	}
-	if len(lines) < 2 {
-		return errors.New("no rows")
-	}
-	for _, l := range lines[1:] {
-		if got := strings.Count(l, ",") + 1; got != n {
-			return errors.New("short row: " + l)
-		}
-	}
-	return nil
 }
