@@ -81,15 +81,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	log := newLogger(stderr)
 
-	store, err := storage.Open(cfg.storage, storage.Options{Retention: cfg.retention, BOM: cfg.csvBOM, Log: log})
+	store, err := storage.Open(cfg.storage, storage.Options{
+		Retention: cfg.retention, MaxHistoryBytes: int64(cfg.historyMax), BOM: cfg.csvBOM, Log: log,
+	})
 	if err != nil {
 		return fmt.Errorf("storage: %w", err)
 	}
 	defer store.Close()
 	fleetRows := store.Fleet()
-	// TODO(#6): persist seq; until then it restarts from the retained
-	// windows, which is exact while nothing has expired.
-	v := view.New(uint64(len(fleetRows)), fleetRows, store.Latest(), cfg.retention, time.Now)
+	// seq carries on from state.json; a storage folder written before it
+	// existed counts its retained windows.
+	v := view.New(max(store.Seq(), uint64(len(fleetRows))), fleetRows, store.Latest(), cfg.retention, time.Now)
 
 	proc, err := stream.New(cfg.streamConfig())
 	if err != nil {
@@ -109,16 +111,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	producers := ingest.New(events, ingest.Options{
 		Tokens: tokens, MaxBody: int64(cfg.maxBody), MaxFuture: cfg.maxFuture, MaxAge: cfg.maxAge, Log: log,
 	})
-	subs := hub.New(hub.Options{OriginPatterns: cfg.origins, Log: log})
+	subs := hub.New(hub.Options{
+		OriginPatterns: cfg.origins, Log: log,
+		// Resume no further back than the retention.
+		ResumeWindows: int(min(360, cfg.retention/cfg.slide)),
+	})
 	subs.SetSnapshot(v.Current().Snapshot)
 
 	ui.Routes()
 	dashboard := ui.Handler(buildVersion())
 	dashboard.Resources = embeddedWeb{http.FileServerFS(web)}
-	met := newMetrics(&stats, subs, producers, func() int { return len(events) })
+	met := newMetrics(&stats, subs, producers, func() int { return len(events) }, store.LastGoodWrite)
 	var ready atomic.Bool
 	handler := api.NewHandler(api.Deps{
-		View: v, WS: subs, UI: dashboard, Ready: &ready, Ingest: producers,
+		View: v, WS: subs, UI: dashboard, Ready: &ready, Ingest: producers, History: history{store},
 		Metrics: promhttp.HandlerFor(met.reg, promhttp.HandlerOpts{}),
 	})
 
@@ -202,9 +208,12 @@ func deliver(windows <-chan telemetry.Window, v *view.View, subs *hub.Hub, store
 	failing := false
 	for w := range windows {
 		cur, msg := v.Apply(w)
-		subs.Publish(msg, cur.Snapshot)
+		subs.Publish(cur.Seq, &w, msg, cur.Snapshot)
 		met.closeLag.Observe(time.Since(w.End()).Seconds())
 		err := store.Write(w)
+		if err == nil {
+			err = store.SaveSeq(cur.Seq)
+		}
 		if err != nil {
 			met.csvErrors.WithLabelValues(csvErrorReason(err)).Inc()
 		}
@@ -221,6 +230,11 @@ func deliver(windows <-chan telemetry.Window, v *view.View, subs *hub.Hub, store
 	}
 	return subs.Close()
 }
+
+// history reads /data/history from the CSV files.
+type history struct{ *storage.Writer }
+
+func (history) TooMany(err error) bool { return errors.Is(err, storage.ErrTooManyRows) }
 
 // embeddedWeb serves /web/ from the embedded assets for go-app.
 type embeddedWeb struct{ http.Handler }

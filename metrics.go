@@ -43,6 +43,10 @@ func newMetrics(stats *stream.Stats, subs *hub.Hub, producers *ingest.Ingest, qu
 		func() float64 { return float64(stats.WindowsClosed.Load()) })
 	gauge("fleetpulse_ws_subscribers", "Connected /ws subscribers.",
 		func() float64 { return float64(subs.Len()) })
+	counter("fleetpulse_ws_dropped_total", "Subscribers disconnected (1008) for falling behind.",
+		func() float64 { return float64(subs.Dropped()) })
+	counter("fleetpulse_ws_coalesced_total", "Times a slow subscriber's queue was replaced by the current snapshot.",
+		func() float64 { return float64(subs.Coalesced()) })
 	gauge("fleetpulse_vehicles_tracked", "Vehicles the window stage tracks now.",
 		func() float64 { return float64(stats.Vehicles.Load()) })
 	gauge("fleetpulse_watermark_seconds", "The watermark, in Unix seconds.",

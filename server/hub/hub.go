@@ -1,54 +1,118 @@
 // Package hub fans final windows out to WebSocket subscribers of /ws.
 //
-// Publish never waits for a subscriber: every message is encoded once by the
-// caller and queued, shared, on each subscriber's bounded queue; a subscriber
-// whose queue is full is disconnected with close code 1008. The hub owns one
-// goroutine per connection (its HTTP handler); Close waits for all of them.
+// Publish never waits for a subscriber. The caller encodes each window
+// message once, and the same bytes go on every subscriber's small bounded
+// queue. When a subscriber's queue is full, the hub replaces the whole queue
+// with the current snapshot: newer state replaces older. If that subscriber
+// overflows again before it has caught up, or is still behind MaxLag after it
+// first fell behind, the hub disconnects it with close code 1008.
+//
+// A client may narrow its window messages to some vehicles. It can pass
+// ?vehicle_id= (repeatable) on connect, or send a text message
+//
+//	{"type":"subscribe","vehicle_ids":["TRUCK-0042","VAN-0007"]}
+//
+// at any time. An empty or absent list means every vehicle again. Such a
+// subscriber's window messages are encoded in its own goroutine from the
+// published telemetry.Window, so unfiltered subscribers still share the
+// caller's bytes. Snapshots are never filtered. A client that reconnects with
+// ?since_seq=N gets the windows after N from a bounded ring of recent ones,
+// or the snapshot when the ring does not hold them all.
+//
+// Close codes: 1001 when the hub closes, after the queued messages; 1008
+// "subscriber too slow"; 1008 with the reason for a bad subscribe message;
+// 1003 for a binary message; 1009 for a message over ReadLimit. A peer
+// that does not answer a ping within PingTimeout is cut off without a close
+// frame, because it would not read one.
+//
+// The hub runs two goroutines per connection: the HTTP handler, which writes
+// and pings, and a reader for the client's subscribe messages (and pongs),
+// which the handler waits for. Close waits for every handler. A Hub is safe
+// for concurrent use.
 package hub
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/coder/websocket"
+
+	"fleetpulse/shared/telemetry"
+	"fleetpulse/shared/wire"
 )
 
-// Options configure a Hub.
+// MaxVehicleIDs is the most vehicle ids one filter may name, by query or by
+// subscribe message.
+const MaxVehicleIDs = 1000
+
+// Options configure a Hub. The zero value gives the defaults.
 type Options struct {
 	// OriginPatterns are extra allowed Origin hosts (path.Match patterns)
-	// besides the server's own host.
+	// besides the server's own host. Clients without an Origin header
+	// are always allowed.
 	OriginPatterns []string
-	// QueueLen is how many messages a subscriber may lag behind before it
-	// is disconnected. Defaults to 16.
+	// QueueLen is how many messages may wait for one subscriber. A
+	// subscriber whose queue is full gets its queue coalesced into the
+	// snapshot; the next overflow disconnects it. Defaults to 16.
 	QueueLen int
+	// MaxLag is how long a subscriber may stay behind after its queue was
+	// coalesced. The hub checks it at each Publish. Defaults to 10s.
+	MaxLag time.Duration
 	// MaxSubscribers caps connected subscribers; more get 503. Defaults to
 	// 10000.
 	MaxSubscribers int
 	// WriteTimeout bounds one message write. Defaults to 10s.
 	WriteTimeout time.Duration
-	// Log gets connection errors. Defaults to discarding them.
+	// PingInterval is how often an idle connection is pinged. Defaults to
+	// 30s.
+	PingInterval time.Duration
+	// PingTimeout is how long a ping may wait for its pong before the
+	// connection is dropped without a close handshake. Defaults to 10s.
+	PingTimeout time.Duration
+	// ResumeWindows is how many recent window messages the hub keeps for
+	// ?since_seq= resumes. Defaults to 360.
+	ResumeWindows int
+	// ResumeBytes caps the resume ring: the encoded messages plus their
+	// windows' rows, approximately. The oldest are dropped first. Defaults
+	// to 64 MiB.
+	ResumeBytes int64
+	// ReadLimit is the largest message in bytes a client may send. Clients
+	// send only subscribe messages, and MaxVehicleIDs ids of 64 bytes take
+	// about 66 KB. Defaults to 128 KiB.
+	ReadLimit int64
+	// Now tells the time for MaxLag. Defaults to time.Now.
+	Now func() time.Time
+	// Log gets connection events and errors. Defaults to discarding them.
 	Log *slog.Logger
 }
 
 // Hub is the set of /ws subscribers. Create it with New.
 type Hub struct {
-	opt Options
+	opt       Options
+	dropped   atomic.Uint64
+	coalesced atomic.Uint64
 
 	mu       sync.Mutex
 	subs     map[*subscriber]struct{}
 	snapshot []byte
+	seq      uint64 // of the latest window, or of the snapshot
+	seqKnown bool
+	ring     ring
 	closing  bool
-	done     chan struct{}
+	done     chan struct{} // closed by Close
 	wg       sync.WaitGroup
-}
-
-type subscriber struct {
-	msgs chan []byte
-	slow chan struct{} // closed when the queue overflowed
 }
 
 // New returns an empty Hub.
@@ -56,40 +120,90 @@ func New(opt Options) *Hub {
 	if opt.QueueLen <= 0 {
 		opt.QueueLen = 16
 	}
+	if opt.MaxLag <= 0 {
+		opt.MaxLag = 10 * time.Second
+	}
 	if opt.MaxSubscribers <= 0 {
 		opt.MaxSubscribers = 10000
 	}
 	if opt.WriteTimeout <= 0 {
 		opt.WriteTimeout = 10 * time.Second
 	}
+	if opt.PingInterval <= 0 {
+		opt.PingInterval = 30 * time.Second
+	}
+	if opt.PingTimeout <= 0 {
+		opt.PingTimeout = 10 * time.Second
+	}
+	if opt.ResumeWindows <= 0 {
+		opt.ResumeWindows = 360
+	}
+	if opt.ResumeBytes <= 0 {
+		opt.ResumeBytes = 64 << 20
+	}
+	if opt.ReadLimit <= 0 {
+		opt.ReadLimit = 128 << 10
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Hub{opt: opt, subs: make(map[*subscriber]struct{}), done: make(chan struct{})}
+	return &Hub{
+		opt:  opt,
+		subs: make(map[*subscriber]struct{}),
+		ring: ring{max: opt.ResumeWindows, maxBytes: opt.ResumeBytes},
+		done: make(chan struct{}),
+	}
 }
 
-// SetSnapshot sets the message a new subscriber gets first.
+// SetSnapshot sets the message a new subscriber gets first, typically once
+// at start-up before any Publish. The hub reads the snapshot's "seq" so
+// that a client resuming with ?since_seq= equal to it gets no snapshot. The
+// resume ring is emptied unless that seq is the latest published one. The
+// slice must not be changed afterwards.
 func (h *Hub) SetSnapshot(snapshot []byte) {
-	h.mu.Lock()
-	h.snapshot = snapshot
-	h.mu.Unlock()
-}
-
-// Publish queues msg for every subscriber and makes snapshot the message new
-// subscribers get first, atomically: a subscriber sees the snapshot that
-// includes msg, or the one before it followed by msg. Neither slice may be
-// changed afterwards.
-func (h *Hub) Publish(msg, snapshot []byte) {
+	seq, ok := snapshotSeq(snapshot)
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.snapshot = snapshot
+	if !ok || !h.seqKnown || seq != h.seq {
+		h.ring.reset()
+	}
+	h.snapshot, h.seq, h.seqKnown = snapshot, seq, ok
+}
+
+// Publish queues msg, the window message with the given seq, for every
+// subscriber. It keeps msg and w in the resume ring, and makes snapshot
+// the message new subscribers get first. It does all of this atomically: a
+// subscriber sees the snapshot that includes msg, or the one before it
+// followed by msg.
+//
+// w is the final window that msg encodes. Filtered subscribers get a
+// message encoded from it. If w is nil, they get msg unfiltered. A seq that
+// does not follow the previous one by one empties the resume ring first. If
+// snapshot is nil, a subscriber whose queue overflows is disconnected at
+// once, because there is nothing to coalesce into. The hub never changes
+// w, msg or snapshot, and the caller must not change them either.
+//
+// Publish never blocks on a subscriber.
+func (h *Hub) Publish(seq uint64, w *telemetry.Window, msg, snapshot []byte) {
+	now := h.opt.Now()
+	it := item{seq: seq, msg: msg, w: w}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.seqKnown || seq != h.seq+1 {
+		h.ring.reset()
+	}
+	h.ring.push(it)
+	h.seq, h.seqKnown, h.snapshot = seq, true, snapshot
 	for s := range h.subs {
-		select {
-		case s.msgs <- msg:
-		default:
-			// Too far behind: disconnect it rather than wait.
+		switch s.offer(it, snapshot, now, h.opt.QueueLen, h.opt.MaxLag) {
+		case coalesced:
+			h.coalesced.Add(1)
+		case dropped:
 			delete(h.subs, s)
-			close(s.slow)
+			h.dropped.Add(1)
 		}
 	}
 }
@@ -101,26 +215,391 @@ func (h *Hub) Len() int {
 	return len(h.subs)
 }
 
-var errBusy = errors.New("too many subscribers")
+// Dropped returns how many subscribers were disconnected for being too slow.
+func (h *Hub) Dropped() uint64 { return h.dropped.Load() }
 
-// subscribe registers a subscriber whose queue starts with the current
-// snapshot.
-func (h *Hub) subscribe() (*subscriber, error) {
+// Coalesced returns how many times a subscriber's full queue was replaced by
+// the snapshot.
+func (h *Hub) Coalesced() uint64 { return h.coalesced.Load() }
+
+// Close disconnects every subscriber with Going Away, after the messages
+// already queued for it. It refuses new subscribers and waits for the
+// handlers. It always returns nil.
+func (h *Hub) Close() error {
+	h.mu.Lock()
+	if !h.closing {
+		h.closing = true
+		close(h.done)
+	}
+	h.mu.Unlock()
+	h.wg.Wait()
+	return nil
+}
+
+// item is one queued message. w is set for window messages. A filtered
+// subscriber encodes its own message from w.
+type item struct {
+	seq uint64
+	msg []byte
+	w   *telemetry.Window
+}
+
+// size approximates the memory an item keeps alive, for the ring's cap.
+func (it *item) size() int64 {
+	n := int64(len(it.msg))
+	if it.w != nil {
+		n += int64(unsafe.Sizeof(*it.w)) + int64(len(it.w.Vehicles))*int64(unsafe.Sizeof(telemetry.VehicleRow{}))
+	}
+	return n
+}
+
+// ring holds the latest window messages. Their seqs are consecutive.
+type ring struct {
+	max      int
+	maxBytes int64
+	buf      []item // circular, allocated on first push
+	head, n  int
+	bytes    int64
+}
+
+func (r *ring) at(i int) *item { return &r.buf[(r.head+i)%len(r.buf)] }
+
+func (r *ring) push(it item) {
+	if r.buf == nil {
+		r.buf = make([]item, r.max)
+	}
+	if r.n == len(r.buf) {
+		r.pop()
+	}
+	*r.at(r.n) = it
+	r.n++
+	r.bytes += it.size()
+	for r.n > 0 && r.bytes > r.maxBytes {
+		r.pop()
+	}
+}
+
+func (r *ring) pop() {
+	it := r.at(0)
+	r.bytes -= it.size()
+	*it = item{}
+	r.head = (r.head + 1) % len(r.buf)
+	r.n--
+}
+
+func (r *ring) reset() {
+	for r.n > 0 {
+		r.pop()
+	}
+}
+
+// after returns the items with seq in (since, last], if the ring holds
+// all of them and last is its newest seq.
+func (r *ring) after(since, last uint64) ([]item, bool) {
+	if r.n == 0 || since >= last || r.at(r.n-1).seq != last {
+		return nil, false
+	}
+	first := r.at(0).seq
+	if since+1 < first {
+		return nil, false
+	}
+	k := int(since + 1 - first)
+	items := make([]item, 0, r.n-k)
+	for i := k; i < r.n; i++ {
+		items = append(items, *r.at(i))
+	}
+	return items, true
+}
+
+// snapshotSeq reads the top-level "seq" of a JSON object. It does not decode
+// the values after it.
+func snapshotSeq(b []byte) (uint64, bool) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return 0, false
+	}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return 0, false
+		}
+		if t == "seq" {
+			var seq uint64
+			if err := dec.Decode(&seq); err != nil {
+				return 0, false
+			}
+			return seq, true
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return 0, false
+		}
+	}
+	return 0, false
+}
+
+// filter is a set of vehicle ids. A nil *filter means every vehicle.
+type filter map[string]struct{}
+
+var vehicleIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$`)
+
+// newFilter validates ids. It returns nil for an empty list.
+func newFilter(ids []string) (filter, error) {
+	if len(ids) > MaxVehicleIDs {
+		return nil, fmt.Errorf("at most %d vehicle ids", MaxVehicleIDs)
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	f := make(filter, len(ids))
+	for _, id := range ids {
+		if !vehicleIDPattern.MatchString(id) {
+			return nil, errors.New("vehicle ids must match " + vehicleIDPattern.String())
+		}
+		f[id] = struct{}{}
+	}
+	return f, nil
+}
+
+// subscribeMessage is what a client may send: which vehicles its window
+// messages should carry.
+type subscribeMessage struct {
+	Type       string   `json:"type"`
+	VehicleIDs []string `json:"vehicle_ids"`
+}
+
+// parseSubscribe returns the filter a subscribe message asks for. Its
+// errors are short enough for a close reason.
+func parseSubscribe(b []byte) (filter, error) {
+	var m subscribeMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, errors.New("bad subscribe message: want JSON")
+	}
+	if m.Type != "subscribe" {
+		return nil, errors.New(`bad subscribe message: type must be "subscribe"`)
+	}
+	f, err := newFilter(m.VehicleIDs)
+	if err != nil {
+		return nil, errors.New("bad subscribe message: " + err.Error())
+	}
+	return f, nil
+}
+
+// connectQuery is what a /ws URL asks for.
+type connectQuery struct {
+	resume bool
+	since  uint64
+	filter filter
+}
+
+func parseConnect(q url.Values) (connectQuery, error) {
+	var c connectQuery
+	if vs, ok := q["since_seq"]; ok {
+		if len(vs) != 1 {
+			return c, errors.New("since_seq given more than once")
+		}
+		n, err := strconv.ParseUint(vs[0], 10, 64)
+		if err != nil {
+			return c, errors.New("since_seq must be a whole number, such as 42")
+		}
+		c.resume, c.since = true, n
+	}
+	if ids, ok := q["vehicle_id"]; ok {
+		f, err := newFilter(ids)
+		if err != nil {
+			return c, errors.New("vehicle_id: " + err.Error())
+		}
+		c.filter = f
+	}
+	return c, nil
+}
+
+// subscriber is one connection's queue. Publish fills it, and the
+// connection's handler drains it.
+type subscriber struct {
+	wake   chan struct{} // capacity 1: there is something to look at
+	filter atomic.Pointer[filter]
+
+	mu     sync.Mutex
+	q      []item
+	behind time.Time // when its queue was coalesced; zero once caught up
+	gone   bool      // dropped for being slow
+
+	// The reader sets these, then closes bad.
+	bad         chan struct{}
+	closeCode   websocket.StatusCode
+	closeReason string
+
+	// Used by the handler goroutine only.
+	buf  []byte
+	rows []telemetry.VehicleRow
+}
+
+type verdict int
+
+const (
+	queued verdict = iota
+	coalesced
+	dropped
+)
+
+// offer queues it, or coalesces the queue into snapshot, or drops s, and
+// wakes s's handler.
+func (s *subscriber) offer(it item, snapshot []byte, now time.Time, queueLen int, maxLag time.Duration) verdict {
+	v := s.queue(it, snapshot, now, queueLen, maxLag)
+	s.notify() // after unlocking, so that the handler does not wait for s.mu
+	return v
+}
+
+func (s *subscriber) queue(it item, snapshot []byte, now time.Time, queueLen int, maxLag time.Duration) verdict {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	behind := !s.behind.IsZero()
+	switch {
+	case behind && now.Sub(s.behind) > maxLag:
+		// Still behind long after it fell behind.
+	case len(s.q) < queueLen:
+		s.q = append(s.q, it)
+		return queued
+	case !behind && snapshot != nil:
+		clear(s.q)
+		s.q = append(s.q[:0], item{seq: it.seq, msg: snapshot})
+		s.behind = now
+		return coalesced
+	}
+	clear(s.q)
+	s.q = s.q[:0]
+	s.gone = true
+	return dropped
+}
+
+func (s *subscriber) notify() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// next returns the oldest queued item, if any, and whether s was dropped.
+func (s *subscriber) next() (it item, ok, gone bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.gone || len(s.q) == 0 {
+		return item{}, false, s.gone
+	}
+	it = s.q[0]
+	n := copy(s.q, s.q[1:])
+	s.q[n] = item{}
+	s.q = s.q[:n]
+	return it, true, false
+}
+
+// wrote records that a message was written: with an empty queue, s has
+// caught up.
+func (s *subscriber) wrote() {
+	s.mu.Lock()
+	if len(s.q) == 0 {
+		s.behind = time.Time{}
+	}
+	s.mu.Unlock()
+}
+
+// message returns what to write for it: the shared bytes, or for a window
+// and a filtered subscriber, a message of its own.
+func (s *subscriber) message(it *item) []byte {
+	f := s.filter.Load()
+	if it.w == nil || f == nil || *f == nil {
+		return it.msg
+	}
+	rows := s.rows[:0]
+	for i := range it.w.Vehicles {
+		if _, ok := (*f)[it.w.Vehicles[i].VehicleID]; ok {
+			rows = append(rows, it.w.Vehicles[i])
+		}
+	}
+	s.buf = wire.AppendWindow(s.buf[:0], it.seq, &it.w.Fleet, rows)
+	clear(rows) // keep no strings alive
+	s.rows = rows[:0]
+	return s.buf
+}
+
+// read takes the client's subscribe messages until the connection ends.
+// Reading also answers the client's pings and takes the pongs that the
+// handler's pings wait for, so it goes on after a bad message, until the
+// close handshake that the handler starts.
+func (s *subscriber) read(c *websocket.Conn) {
+	for {
+		typ, b, err := c.Read(context.Background())
+		if err != nil {
+			return
+		}
+		if s.closeCode != 0 {
+			continue // refused already
+		}
+		if typ != websocket.MessageText {
+			s.refuse(websocket.StatusUnsupportedData, "only text subscribe messages are accepted")
+			continue
+		}
+		f, err := parseSubscribe(b)
+		if err != nil {
+			s.refuse(websocket.StatusPolicyViolation, err.Error())
+			continue
+		}
+		s.filter.Store(&f)
+	}
+}
+
+// refuse asks the handler to close the connection with code and reason.
+func (s *subscriber) refuse(code websocket.StatusCode, reason string) {
+	s.closeCode, s.closeReason = code, reason
+	close(s.bad)
+}
+
+var (
+	errBusy    = errors.New("too many subscribers")
+	errClosing = errors.New("server shutting down")
+)
+
+// subscribe registers a subscriber. Its queue starts with what the client
+// asked for: the windows after since_seq, or nothing when since_seq is the
+// latest, or else the snapshot.
+func (h *Hub) subscribe(q connectQuery) (*subscriber, error) {
+	s := &subscriber{wake: make(chan struct{}, 1), bad: make(chan struct{})}
+	if q.filter != nil {
+		s.filter.Store(&q.filter)
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closing {
-		return nil, http.ErrServerClosed
+		return nil, errClosing
 	}
 	if len(h.subs) >= h.opt.MaxSubscribers {
 		return nil, errBusy
 	}
-	s := &subscriber{msgs: make(chan []byte, h.opt.QueueLen+1), slow: make(chan struct{})}
-	if h.snapshot != nil {
-		s.msgs <- h.snapshot
+	if q.resume && h.seqKnown {
+		if q.since == h.seq {
+			// Up to date: only future windows.
+			h.add(s)
+			return s, nil
+		}
+		if items, ok := h.ring.after(q.since, h.seq); ok {
+			s.q = items
+			h.add(s)
+			return s, nil
+		}
 	}
+	// New, too far behind, ahead of us, or the hub does not know.
+	if h.snapshot != nil {
+		s.q = append(make([]item, 0, h.opt.QueueLen), item{seq: h.seq, msg: h.snapshot})
+	}
+	h.add(s)
+	return s, nil
+}
+
+// add registers s; h.mu is held.
+func (h *Hub) add(s *subscriber) {
 	h.subs[s] = struct{}{}
 	h.wg.Add(1)
-	return s, nil
 }
 
 func (h *Hub) unsubscribe(s *subscriber) {
@@ -130,14 +609,17 @@ func (h *Hub) unsubscribe(s *subscriber) {
 }
 
 // ServeHTTP accepts a WebSocket subscriber and writes its messages until it
-// goes away, falls behind, or the hub closes.
+// goes away, falls behind, stops answering pings, or the hub closes.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s, err := h.subscribe()
+	q, err := parseConnect(r.URL.Query())
 	if err != nil {
-		w.Header().Set("Content-Type", "application/json")
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	s, err := h.subscribe(q)
+	if err != nil {
 		w.Header().Set("Retry-After", "5")
-		w.WriteHeader(http.StatusServiceUnavailable)
-		w.Write([]byte(`{"error":"` + err.Error() + `"}` + "\n"))
+		writeError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
 	defer h.wg.Done()
@@ -147,33 +629,69 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// Accept has answered the client.
 		return
 	}
-	defer c.CloseNow()
-	// Subscribers only listen; CloseRead handles their control frames.
-	ctx := c.CloseRead(context.Background())
+	c.SetReadLimit(h.opt.ReadLimit)
+	// ctx ends when the reader does, that is when the connection is over:
+	// it stops a write or a ping that waits for a peer that has left.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		defer cancel()
+		s.read(c)
+	}()
+	h.serve(ctx, c, s, r.RemoteAddr)
+	// Closing the connection ends the reader's Read.
+	c.CloseNow()
+	<-readDone
+}
+
+// serve writes s's messages and pings c until the connection should end.
+func (h *Hub) serve(ctx context.Context, c *websocket.Conn, s *subscriber, addr string) {
+	log := h.opt.Log.With("remote", addr)
+	ping := time.NewTicker(h.opt.PingInterval)
+	defer ping.Stop()
 	for {
 		select {
-		case msg := <-s.msgs:
-			if err := h.write(ctx, c, msg); err != nil {
-				return
-			}
-		case <-s.slow:
-			c.Close(websocket.StatusPolicyViolation, "subscriber too slow")
+		case <-s.bad:
+			log.Debug("ws bad client message", "reason", s.closeReason)
+			c.Close(s.closeCode, s.closeReason)
 			return
 		case <-ctx.Done():
+			return // the connection is closed
+		default:
+		}
+		it, ok, gone := s.next()
+		if gone {
+			log.Info("ws subscriber too slow")
+			c.Close(websocket.StatusPolicyViolation, "subscriber too slow")
 			return
+		}
+		if ok {
+			if err := h.write(ctx, c, s.message(&it)); err != nil {
+				log.Debug("ws write failed", "err", err)
+				return
+			}
+			s.wrote()
+			continue
+		}
+		select {
 		case <-h.done:
-			// Deliver what is queued (the flushed windows), then say
-			// goodbye.
-			for {
-				select {
-				case msg := <-s.msgs:
-					if err := h.write(ctx, c, msg); err != nil {
-						return
-					}
-				default:
-					c.Close(websocket.StatusGoingAway, "server shutting down")
-					return
-				}
+			// Everything queued (the flushed windows) is delivered.
+			c.Close(websocket.StatusGoingAway, "server shutting down")
+			return
+		default:
+		}
+		select {
+		case <-s.wake:
+		case <-h.done:
+		case <-s.bad:
+		case <-ctx.Done():
+		case <-ping.C:
+			if err := h.ping(ctx, c); err != nil {
+				// The peer is unresponsive or gone: no close handshake.
+				log.Debug("ws ping failed", "err", err)
+				return
 			}
 		}
 	}
@@ -185,15 +703,17 @@ func (h *Hub) write(ctx context.Context, c *websocket.Conn, msg []byte) error {
 	return c.Write(ctx, websocket.MessageText, msg)
 }
 
-// Close disconnects every subscriber with Going Away, after the messages
-// already queued for it, refuses new ones, and waits for their handlers.
-func (h *Hub) Close() error {
-	h.mu.Lock()
-	if !h.closing {
-		h.closing = true
-		close(h.done)
-	}
-	h.mu.Unlock()
-	h.wg.Wait()
-	return nil
+func (h *Hub) ping(ctx context.Context, c *websocket.Conn) error {
+	ctx, cancel := context.WithTimeout(ctx, h.opt.PingTimeout)
+	defer cancel()
+	return c.Ping(ctx)
+}
+
+// writeError answers a request that was not upgraded.
+func writeError(w http.ResponseWriter, status int, msg string) {
+	b, _ := json.Marshal(map[string]string{"error": msg})
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
 }
