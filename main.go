@@ -121,7 +121,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	ui.Routes()
 	dashboard := ui.Handler(buildVersion())
 	dashboard.Resources = embeddedWeb{http.FileServerFS(web)}
-	met := newMetrics(&stats, subs, producers, func() int { return len(events) }, store.LastGoodWrite)
+	met := newMetrics(&stats, subs, producers, fleet.MalformedTotal, func() int { return len(events) }, store.LastGoodWrite)
 	var ready atomic.Bool
 	handler := api.NewHandler(api.Deps{
 		View: v, WS: subs, UI: dashboard, Ready: &ready, Ingest: producers, History: history{store},

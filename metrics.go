@@ -24,7 +24,7 @@ type metrics struct {
 	closeLag prometheus.Histogram
 }
 
-func newMetrics(stats *stream.Stats, subs *hub.Hub, producers *ingest.Ingest, queue func() int, lastGoodWrite func() time.Time) *metrics {
+func newMetrics(stats *stream.Stats, subs *hub.Hub, producers *ingest.Ingest, simMalformed func() int64, queue func() int, lastGoodWrite func() time.Time) *metrics {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	counter := func(name, help string, f func() float64) {
@@ -57,6 +57,7 @@ func newMetrics(stats *stream.Stats, subs *hub.Hub, producers *ingest.Ingest, qu
 		counts: func() map[string]int64 {
 			m := producers.Rejected()
 			m["too_many_vehicles"] = stats.TooManyVehicles.Load()
+			m["simulated_malformed"] = simMalformed()
 			return m
 		},
 	})

@@ -199,11 +199,16 @@ func (f *Fleet) SetFaults(fl Faults) error {
 	return nil
 }
 
+// MalformedTotal returns how many malformed readings TakeMalformed has
+// handed out in all; safe to call from any goroutine.
+func (f *Fleet) MalformedTotal() int64 { return f.malformedTotal.Load() }
+
 // TakeMalformed returns how many malformed readings the Steps since the
 // previous call have dropped, and starts counting again from zero.
 func (f *Fleet) TakeMalformed() int64 {
 	n := f.malformed
 	f.malformed = 0
+	f.malformedTotal.Add(n)
 	return n
 }
 

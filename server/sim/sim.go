@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"fleetpulse/shared/telemetry"
@@ -67,6 +68,8 @@ type Fleet struct {
 	frng      *rand.Rand
 	held      []held
 	malformed int64
+	// malformedTotal counts what TakeMalformed handed out, for metrics.
+	malformedTotal atomic.Int64
 }
 
 // New returns n vehicles placed on the grid by seed.
