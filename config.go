@@ -38,6 +38,7 @@ type config struct {
 	maxBody     byteSize
 	simFaults   sim.Faults
 	historyMax  byteSize
+	liveEvery   time.Duration
 }
 
 // byteSize is a size in bytes given as 1048576, 512KiB or 8MiB.
@@ -89,6 +90,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.Float64Var(&c.rate, "rate", 1, "simulated events per vehicle per second")
 	fs.Uint64Var(&c.seed, "seed", 1, "simulator seed: the same seed gives the same fleet and routes")
 	fs.Var(&c.simFaults, "sim-faults", "faults the simulator injects, as shares of events, e.g. late=0.01,duplicate=0.02,out_of_order=0.05,malformed=0.01,offline=0.02")
+	fs.DurationVar(&c.liveEvery, "live-interval", 0, "send /ws subscribers a provisional update of the open window this often (0: never; at least 100ms)")
 	fs.StringVar(&origins, "origins", "", "extra allowed WebSocket Origin `hosts`, comma-separated (patterns like *.example.com)")
 	fs.DurationVar(&c.retention, "retention", 168*time.Hour, "how long per-window history and fleet rows are kept")
 	fs.Var(&c.historyMax, "history-max-bytes", "cap on the history/ folder: bytes, KiB or MiB; the oldest windows go first (default: no cap but -retention)")
@@ -165,6 +167,8 @@ func (c config) validate() error {
 		return errors.New("-rate must be in (0, 1000]")
 	case c.retention < c.window:
 		return errors.New("-retention must be at least one window")
+	case c.liveEvery != 0 && c.liveEvery < 100*time.Millisecond:
+		return errors.New("-live-interval must be 0 (off) or at least 100ms")
 	case c.maxFuture <= 0 || c.maxAge <= 0:
 		return errors.New("-max-future and -max-age must be positive")
 	}

@@ -34,6 +34,7 @@ import (
 	"fleetpulse/server/tail"
 	"fleetpulse/server/view"
 	"fleetpulse/shared/telemetry"
+	"fleetpulse/shared/wire"
 	"fleetpulse/storage"
 )
 
@@ -149,6 +150,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	produce, stopProducing := context.WithCancel(ctx)
 	defer stopProducing()
 	windows := make(chan telemetry.Window, 16)
+	var live chan telemetry.Window
+	if cfg.liveEvery > 0 {
+		live = make(chan telemetry.Window, 1)
+		stage.SendLive(cfg.liveEvery, live)
+	}
 	drained := make(chan struct{})
 	simDone := make(chan struct{})
 
@@ -159,7 +165,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	g.Go(func() error { return stage.Run(gctx, events, windows) })
 	g.Go(func() error {
 		defer close(drained)
-		return deliver(windows, v, subs, store, met, log)
+		return deliver(windows, live, v, subs, store, met, log)
 	})
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
@@ -202,11 +208,28 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 }
 
 // deliver hands each final window to subscribers, the served view and the
-// CSV files, in that order, until windows is closed; then it disconnects
-// the subscribers after what is queued for them.
-func deliver(windows <-chan telemetry.Window, v *view.View, subs *hub.Hub, store *storage.Writer, met *metrics, log *slog.Logger) error {
+// CSV files, in that order, and each provisional window (live, nil when
+// off) to subscribers, until windows is closed; then it disconnects the
+// subscribers after what is queued for them.
+func deliver(windows, live <-chan telemetry.Window, v *view.View, subs *hub.Hub, store *storage.Writer, met *metrics, log *slog.Logger) error {
 	failing := false
-	for w := range windows {
+	for windows != nil {
+		var w telemetry.Window
+		select {
+		case lw, ok := <-live:
+			if !ok {
+				live = nil
+				continue
+			}
+			subs.PublishLive(&lw, wire.AppendLive(nil, v.Current().Seq, &lw.Fleet, lw.Vehicles))
+			continue
+		case fw, ok := <-windows:
+			if !ok {
+				windows = nil
+				continue
+			}
+			w = fw
+		}
 		cur, msg := v.Apply(w)
 		subs.Publish(cur.Seq, &w, msg, cur.Snapshot)
 		met.closeLag.Observe(time.Since(w.End()).Seconds())

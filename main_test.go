@@ -308,3 +308,19 @@ func TestRestartCarriesOn(t *testing.T) {
 		}
 	}
 }
+
+func TestLiveUpdatesOnWS(t *testing.T) {
+	s := startServer(t, "-window", "60s", "-live-interval", "200ms")
+	c := dialWS(t, s.url+"ws")
+	defer c.CloseNow()
+	var snap wire.Snapshot
+	readMsg(t, c, &snap)
+	var w wire.Window
+	if env := readMsg(t, c, &w); env.Type != wire.TypeLive || w.Final || w.Seq != snap.Seq || w.Fleet.VehiclesActive != 8 {
+		t.Fatalf("got %s seq %d final %v with %d vehicles; want a live update of the open window", env.Type, w.Seq, w.Final, w.Fleet.VehiclesActive)
+	}
+	entries, _ := os.ReadDir(filepath.Join(s.storage, "history"))
+	if len(entries) != 0 {
+		t.Fatalf("a live update was written to history: %v", entries)
+	}
+}

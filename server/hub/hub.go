@@ -208,6 +208,45 @@ func (h *Hub) Publish(seq uint64, w *telemetry.Window, msg, snapshot []byte) {
 	}
 }
 
+// PublishLive offers a provisional update of the open window (a "live"
+// message) to every subscriber. It is best effort: a queued live update is
+// replaced by the newer one, and a subscriber with a full queue skips it,
+// which never counts against it. w is kept for filtered subscribers.
+func (h *Hub) PublishLive(w *telemetry.Window, msg []byte) {
+	it := item{seq: h.seqNow(), msg: msg, w: w, live: true}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for s := range h.subs {
+		if s.offerLive(it, h.opt.QueueLen) {
+			s.notify()
+		}
+	}
+}
+
+func (h *Hub) seqNow() uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.seq
+}
+
+// offerLive queues a live item, replacing a queued one; it reports whether
+// anything was queued.
+func (s *subscriber) offerLive(it item, queueLen int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch n := len(s.q); {
+	case s.gone:
+		return false
+	case n > 0 && s.q[n-1].live:
+		s.q[n-1] = it
+	case n < queueLen:
+		s.q = append(s.q, it)
+	default:
+		return false
+	}
+	return true
+}
+
 // Len returns the number of connected subscribers.
 func (h *Hub) Len() int {
 	h.mu.Lock()
@@ -239,9 +278,10 @@ func (h *Hub) Close() error {
 // item is one queued message. w is set for window messages. A filtered
 // subscriber encodes its own message from w.
 type item struct {
-	seq uint64
-	msg []byte
-	w   *telemetry.Window
+	seq  uint64
+	msg  []byte
+	w    *telemetry.Window
+	live bool // a provisional update: replaced by the next, skipped when full
 }
 
 // size approximates the memory an item keeps alive, for the ring's cap.
@@ -454,6 +494,11 @@ func (s *subscriber) offer(it item, snapshot []byte, now time.Time, queueLen int
 func (s *subscriber) queue(it item, snapshot []byte, now time.Time, queueLen int, maxLag time.Duration) verdict {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if n := len(s.q); n > 0 && s.q[n-1].live {
+		// A final window supersedes a provisional update not yet sent.
+		s.q[n-1] = item{}
+		s.q = s.q[:n-1]
+	}
 	behind := !s.behind.IsZero()
 	switch {
 	case behind && now.Sub(s.behind) > maxLag:
@@ -517,7 +562,11 @@ func (s *subscriber) message(it *item) []byte {
 			rows = append(rows, it.w.Vehicles[i])
 		}
 	}
-	s.buf = wire.AppendWindow(s.buf[:0], it.seq, &it.w.Fleet, rows)
+	if it.live {
+		s.buf = wire.AppendLive(s.buf[:0], it.seq, &it.w.Fleet, rows)
+	} else {
+		s.buf = wire.AppendWindow(s.buf[:0], it.seq, &it.w.Fleet, rows)
+	}
 	clear(rows) // keep no strings alive
 	s.rows = rows[:0]
 	return s.buf

@@ -317,6 +317,16 @@ func (p *Processor) AdvanceTo(wm int64) []telemetry.Window {
 	return p.Emit()
 }
 
+// Peek returns the newest open window, the one ending first after the
+// greatest accepted ts, as it stands: a provisional view that changes
+// nothing. Its counters are those accrued so far for the next fleet row.
+func (p *Processor) Peek() (telemetry.Window, bool) {
+	if !p.hasTS || len(p.live) == 0 {
+		return telemetry.Window{}, false
+	}
+	return p.closeWindow(floorDiv(p.maxTS, p.slide)*p.slide+p.slide, false)
+}
+
 // Flush returns every window that holds data, final or not, as it stands,
 // and leaves the processor empty. The server calls it on shutdown.
 func (p *Processor) Flush() []telemetry.Window {
@@ -336,7 +346,7 @@ func (p *Processor) Flush() []telemetry.Window {
 // them.
 func (p *Processor) closeThrough(end int64) {
 	for p.due <= end {
-		if w, ok := p.closeWindow(p.due); ok {
+		if w, ok := p.closeWindow(p.due, true); ok {
 			p.pending = append(p.pending, w)
 		}
 		p.nextEnd = p.due + p.slide
@@ -353,9 +363,10 @@ func (p *Processor) closeThrough(end int64) {
 	p.forgetIdle(end)
 }
 
-// closeWindow builds the rows of window [e-window, e), frees the pane that
-// no later window holds, and forgets vehicles idle past the trip gap.
-func (p *Processor) closeWindow(e int64) (telemetry.Window, bool) {
+// closeWindow builds the rows of window [e-window, e). When final, it also
+// frees the pane that no later window holds and starts the counters of the
+// next fleet row; otherwise (Peek) it changes nothing.
+func (p *Processor) closeWindow(e int64, final bool) (telemetry.Window, bool) {
 	s := e - p.window
 	first, last := floorDiv(s, p.slide), floorDiv(e, p.slide)-1
 	p.rows, p.sums = p.rows[:0], p.sums[:0]
@@ -385,7 +396,7 @@ func (p *Processor) closeWindow(e int64) (telemetry.Window, bool) {
 			p.sums = append(p.sums, agg.SumSpeed)
 		}
 		// Pane `first` is in no later window.
-		for len(v.panes) > 0 && v.panes[0].idx <= first {
+		for final && len(v.panes) > 0 && v.panes[0].idx <= first {
 			pn := &v.panes[0]
 			if n := len(pn.points); n > 0 {
 				v.anchor, v.hasAnchor = pn.points[n-1], true
@@ -428,7 +439,9 @@ func (p *Processor) closeWindow(e int64) (telemetry.Window, bool) {
 	}
 	fleet.AvgSpeedKPH = sum / float64(fleet.Events)
 	fleet.LateEvents, fleet.DuplicateEvents, fleet.RejectedEvents = p.late, p.dup, p.rejected
-	p.late, p.dup, p.rejected = 0, 0, 0
+	if final {
+		p.late, p.dup, p.rejected = 0, 0, 0
+	}
 	return telemetry.Window{Fleet: fleet, Vehicles: rows}, true
 }
 

@@ -504,3 +504,34 @@ func TestReadmeExample(t *testing.T) {
 		t.Errorf("window [10,20) = %+v, %+v", b.Fleet, b.Vehicles[0])
 	}
 }
+
+// TestPeekIsProvisional: Peek shows the newest open window as it stands and
+// changes nothing: the final window is the same with or without peeking.
+func TestPeekIsProvisional(t *testing.T) {
+	t.Parallel()
+	c := Config{Window: 20 * time.Second, Slide: 10 * time.Second, Lateness: 5 * time.Second}
+	events := []telemetry.Event{ev("A", 1, 52.5, 13.4, 10), ev("A", 12, 52.51, 13.4, 20), ev("B", 13, 1, 1, 30), ev("A", 2, 52.5, 13.41, 40)}
+	quiet, peeked := mustNew(t, c), mustNew(t, c)
+	if _, ok := peeked.Peek(); ok {
+		t.Fatal("Peek before any event returned a window")
+	}
+	var first telemetry.Window
+	for i := range events {
+		quiet.Add(&events[i])
+		peeked.Add(&events[i])
+		w, ok := peeked.Peek()
+		if !ok {
+			t.Fatalf("no provisional window after event %d", i)
+		}
+		if i == 2 {
+			first = w
+		}
+	}
+	if !first.End().Equal(at(20)) || first.Fleet.Events != 3 || first.Fleet.DuplicateEvents != 0 {
+		t.Fatalf("provisional window %v–%v with %d events", first.Start(), first.End(), first.Fleet.Events)
+	}
+	want, got := quiet.Flush(), peeked.Flush()
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("peeking changed the final windows (-quiet +peeked):\n%s", diff)
+	}
+}

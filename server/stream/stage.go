@@ -29,6 +29,16 @@ type Stage struct {
 	now      func() time.Time
 	tick     time.Duration
 	stats    *Stats
+
+	liveEvery time.Duration
+	live      chan<- telemetry.Window
+}
+
+// SendLive makes Run send, every interval, a provisional view of the
+// newest open window (Processor.Peek) to live, skipping it when live is
+// full. Run closes live when it returns. Call it before Run.
+func (s *Stage) SendLive(every time.Duration, live chan<- telemetry.Window) {
+	s.liveEvery, s.live = every, live
 }
 
 // NewStage returns a Stage over p. When no event has been accepted for idle
@@ -50,6 +60,13 @@ func (s *Stage) Run(ctx context.Context, in <-chan telemetry.Batch, out chan<- t
 	defer close(out)
 	ticker := time.NewTicker(s.tick)
 	defer ticker.Stop()
+	var liveTick <-chan time.Time
+	if s.live != nil {
+		defer close(s.live)
+		lt := time.NewTicker(s.liveEvery)
+		defer lt.Stop()
+		liveTick = lt.C
+	}
 	lastAccepted := s.now()
 	send := func(wins []telemetry.Window) error {
 		s.publishStats()
@@ -77,6 +94,13 @@ func (s *Stage) Run(ctx context.Context, in <-chan telemetry.Batch, out chan<- t
 			}
 			if err := send(s.proc.Emit()); err != nil {
 				return err
+			}
+		case <-liveTick:
+			if w, ok := s.proc.Peek(); ok {
+				select {
+				case s.live <- w:
+				default: // best effort: the next one will do
+				}
 			}
 		case <-ticker.C:
 			now := s.now()

@@ -69,3 +69,36 @@ func TestStageFlushesOnClose(t *testing.T) {
 		}
 	})
 }
+
+func TestStageSendsLiveUpdates(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := mustNew(t, Config{Window: 10 * time.Second, Lateness: 5 * time.Second})
+		st := NewStage(p, 5*time.Second, time.Hour, time.Now, new(Stats))
+		live := make(chan telemetry.Window, 1)
+		st.SendLive(time.Second, live)
+		in := make(chan telemetry.Batch)
+		out := make(chan telemetry.Window, 8)
+		done := make(chan error, 1)
+		go func() { done <- st.Run(t.Context(), in, out) }()
+		in <- telemetry.Batch{Events: []telemetry.Event{{VehicleID: "A", TS: time.Now().UnixMilli(), SpeedKPH: 42}}}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		w := <-live
+		if w.Fleet.Events != 1 || len(out) != 0 {
+			t.Fatalf("live %+v, %d final windows: want a provisional window and no final one", w.Fleet, len(out))
+		}
+		// A full live channel never blocks the stage.
+		time.Sleep(3 * time.Second)
+		synctest.Wait()
+		close(in)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := <-live; !ok {
+			t.Fatal("live closed with the last update still in it")
+		}
+		if _, ok := <-live; ok {
+			t.Fatal("live not closed by Run")
+		}
+	})
+}

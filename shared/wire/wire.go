@@ -60,9 +60,17 @@ func AppendSnapshot(b []byte, seq uint64, fleet []telemetry.FleetRow, vehicles [
 
 // AppendWindow appends the JSON encoding of a final window message.
 func AppendWindow(b []byte, seq uint64, fleet *telemetry.FleetRow, vehicles []telemetry.VehicleRow) []byte {
-	b = append(b, `{"type":"window","seq":`...)
+	return appendWindow(b, TypeWindow, true, seq, fleet, vehicles)
+}
+
+func appendWindow(b []byte, typ string, final bool, seq uint64, fleet *telemetry.FleetRow, vehicles []telemetry.VehicleRow) []byte {
+	b = append(b, `{"type":"`...)
+	b = append(b, typ...)
+	b = append(b, `","seq":`...)
 	b = strconv.AppendUint(b, seq, 10)
-	b = append(b, `,"final":true,"window_start":"`...)
+	b = append(b, `,"final":`...)
+	b = strconv.AppendBool(b, final)
+	b = append(b, `,"window_start":"`...)
 	b = telemetry.AppendTime(b, fleet.WindowStart)
 	b = append(b, `","window_end":"`...)
 	b = telemetry.AppendTime(b, fleet.WindowEnd)
@@ -71,4 +79,11 @@ func AppendWindow(b []byte, seq uint64, fleet *telemetry.FleetRow, vehicles []te
 	b = append(b, `,"vehicles":`...)
 	b = telemetry.AppendVehiclesJSON(b, vehicles)
 	return append(b, '}')
+}
+
+// AppendLive appends the JSON encoding of a provisional update of the open
+// window: type "live", final false, and seq the last final window's seq.
+// Live messages are never written to files and may be skipped.
+func AppendLive(b []byte, seq uint64, fleet *telemetry.FleetRow, vehicles []telemetry.VehicleRow) []byte {
+	return appendWindow(b, TypeLive, false, seq, fleet, vehicles)
 }

@@ -191,3 +191,17 @@ func TestTypes(t *testing.T) {
 		})
 	}
 }
+
+func TestAppendLive(t *testing.T) {
+	t.Parallel()
+	f := telemetry.FleetRow{WindowStart: time.Date(2026, 11, 27, 4, 40, 0, 0, time.UTC), WindowEnd: time.Date(2026, 11, 27, 4, 40, 10, 0, time.UTC), Events: 3}
+	rows := []telemetry.VehicleRow{{VehicleID: "A", Events: 3}}
+	b := wire.AppendLive([]byte("prefix"), 7, &f, rows)
+	var w wire.Window
+	if err := json.Unmarshal(b[len("prefix"):], &w); err != nil {
+		t.Fatalf("%s: %v", b, err)
+	}
+	if w.Type != wire.TypeLive || w.Final || w.Seq != 7 || w.Fleet.Events != 3 || len(w.Vehicles) != 1 || !w.WindowEnd.Equal(f.WindowEnd) {
+		t.Fatalf("live message decodes to %+v", w)
+	}
+}
