@@ -75,6 +75,10 @@ type Options struct {
 	MaxSubscribers int
 	// WriteTimeout bounds one message write. Defaults to 10s.
 	WriteTimeout time.Duration
+	// CloseGrace bounds Close: subscribers still being written to after
+	// it are cut off without a close handshake. Defaults to 3s, so that a
+	// stuck subscriber cannot hold up a shutdown.
+	CloseGrace time.Duration
 	// PingInterval is how often an idle connection is pinged. Defaults to
 	// 30s.
 	PingInterval time.Duration
@@ -113,6 +117,11 @@ type Hub struct {
 	closing  bool
 	done     chan struct{} // closed by Close
 	wg       sync.WaitGroup
+
+	// kill is the parent of every connection's context; cut cancels it
+	// when Close's grace has passed.
+	kill context.Context
+	cut  context.CancelFunc
 }
 
 // New returns an empty Hub.
@@ -125,6 +134,9 @@ func New(opt Options) *Hub {
 	}
 	if opt.MaxSubscribers <= 0 {
 		opt.MaxSubscribers = 10000
+	}
+	if opt.CloseGrace <= 0 {
+		opt.CloseGrace = 3 * time.Second
 	}
 	if opt.WriteTimeout <= 0 {
 		opt.WriteTimeout = 10 * time.Second
@@ -150,7 +162,10 @@ func New(opt Options) *Hub {
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
+	kill, cut := context.WithCancel(context.Background())
 	return &Hub{
+		kill: kill,
+		cut:  cut,
 		opt:  opt,
 		subs: make(map[*subscriber]struct{}),
 		ring: ring{max: opt.ResumeWindows, maxBytes: opt.ResumeBytes},
@@ -271,7 +286,19 @@ func (h *Hub) Close() error {
 		close(h.done)
 	}
 	h.mu.Unlock()
-	h.wg.Wait()
+	waited := make(chan struct{})
+	go func() {
+		h.wg.Wait()
+		close(waited)
+	}()
+	grace := time.NewTimer(h.opt.CloseGrace)
+	defer grace.Stop()
+	select {
+	case <-waited:
+	case <-grace.C:
+		h.cut()
+		<-waited
+	}
 	return nil
 }
 
@@ -681,8 +708,10 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.SetReadLimit(h.opt.ReadLimit)
 	// ctx ends when the reader does, that is when the connection is over:
 	// it stops a write or a ping that waits for a peer that has left.
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(h.kill)
 	defer cancel()
+	// Past Close's grace, cut the connection, whatever it is waiting for.
+	defer context.AfterFunc(ctx, func() { c.CloseNow() })()
 	readDone := make(chan struct{})
 	go func() {
 		defer close(readDone)

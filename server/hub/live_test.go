@@ -2,6 +2,7 @@ package hub
 
 import (
 	"encoding/json"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -48,5 +49,29 @@ func TestLiveNeverCountsAgainstASubscriber(t *testing.T) {
 	s.queue(item{seq: 2, msg: []byte("w2")}, nil, now, 2, time.Second)
 	if s.offerLive(live(4), 2) || s.gone || !s.behind.IsZero() {
 		t.Fatal("a full queue took a live update, or the subscriber was marked behind")
+	}
+}
+
+// TestCloseIsBoundedByAStuckSubscriber: a subscriber that stopped reading
+// with messages queued cannot hold Close past its grace.
+func TestCloseIsBoundedByAStuckSubscriber(t *testing.T) {
+	t.Parallel()
+	h := New(Options{CloseGrace: 50 * time.Millisecond, QueueLen: 64})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	c := dial(t, wsURL(srv, "")) // never reads
+	defer c.CloseNow()
+	for seq := uint64(1); seq <= 40; seq++ {
+		msg, snap := bigWindow(seq, 1<<20)
+		h.Publish(seq, nil, msg, snap)
+	}
+	closed := make(chan struct{})
+	go func() {
+		h.Close()
+		close(closed)
+	}()
+	<-closed // without the grace, this waits for the 10 s write timeout or for ever
+	if h.Len() != 0 {
+		t.Fatalf("%d subscribers left after Close", h.Len())
 	}
 }
