@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"os"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -57,15 +58,43 @@ func TestSIGTERMStopsCleanly(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
+	// Once the signal is handled, /readyz never says ready again: 503
+	// while draining (the subscriber, not reading now, holds the drain
+	// open), then nothing listens.
+	draining := 0
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		resp, err := http.Get(url + "readyz")
+		if err != nil {
+			break // stopped listening
+		}
+		resp.Body.Close()
+		switch {
+		case resp.StatusCode == http.StatusServiceUnavailable:
+			draining++
+		case draining > 0:
+			t.Fatalf("/readyz answered %d after it had answered 503", resp.StatusCode)
+		}
+		time.Sleep(10 * time.Millisecond) // readiness polling
+	}
+	if draining == 0 {
+		t.Error("/readyz never answered 503 during the drain")
+	}
 	// The open window is flushed to the subscriber, then Going Away.
+	flushed := 0
 	for {
-		_, _, err := c.Read(t.Context())
+		_, b, err := c.Read(t.Context())
 		if err != nil {
 			if st := websocket.CloseStatus(err); st != websocket.StatusGoingAway {
 				t.Fatalf("close status %v (%v), want 1001", st, err)
 			}
 			break
 		}
+		if strings.Contains(string(b), `"type":"window"`) {
+			flushed++
+		}
+	}
+	if flushed == 0 {
+		t.Error("no window reached the subscriber between SIGTERM and Going Away")
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
