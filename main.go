@@ -98,6 +98,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	if t := store.Through(); !t.IsZero() {
+		// Windows delivered before the restart (flushed ones included)
+		// are final: their events now count as late, never twice.
+		proc.AdvanceTo(t.UnixMilli())
+	}
 	var stats stream.Stats
 	stage := stream.NewStage(proc, cfg.lateness, cfg.idleTimeout, time.Now, &stats)
 	fleet := sim.New(cfg.vehicles, cfg.seed)
@@ -123,12 +128,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	dashboard := ui.Handler(buildVersion())
 	dashboard.Resources = embeddedWeb{http.FileServerFS(web)}
 	met := newMetrics(&stats, subs, producers, fleet.MalformedTotal, func() int { return len(events) }, store.LastGoodWrite)
+	// Ready from the start: the listener opens below, and the shutdown
+	// path, which may run at once, only ever sets it false.
 	var ready atomic.Bool
+	ready.Store(true)
 	handler := api.NewHandler(api.Deps{
 		View: v, WS: subs, UI: dashboard, Ready: &ready, Ingest: producers, History: history{store},
 		Metrics: promhttp.HandlerFor(met.reg, promhttp.HandlerOpts{}),
 	})
 
+	reqCtx, cancelRequests := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelRequests()
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -138,8 +148,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
-		BaseContext:       func(net.Listener) context.Context { return ctx },
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// Requests are not cancelled by the signal: ingest must answer
+		// what it took, and the drain decides when they end.
+		BaseContext: func(net.Listener) context.Context { return reqCtx },
+		ErrorLog:    slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 
 	// The pipeline runs on a context that a signal does not cancel, so
@@ -195,10 +207,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
 		defer cancel()
 		subs.Close()
-		return srv.Shutdown(sctx)
+		if err := srv.Shutdown(sctx); err != nil {
+			// A client that does not read its answer: cut it off. The
+			// data is safe; this is no reason to exit non-zero.
+			log.Warn("http shutdown timed out; closing connections", "err", err)
+			cancelRequests()
+			srv.Close()
+		}
+		return nil
 	})
-
-	ready.Store(true)
 	url := dashboardURL(ln.Addr())
 	log.Info("listening", "url", url, "ingest", tokens.Enabled(), "vehicles", cfg.vehicles, "window", cfg.window.String(), "slide", cfg.slide.String(), "storage", store.Dir())
 	fmt.Fprintf(stdout, "FleetPulse dashboard: %s\n", url)
@@ -233,10 +250,9 @@ func deliver(windows, live <-chan telemetry.Window, v *view.View, subs *hub.Hub,
 		cur, msg := v.Apply(w)
 		subs.Publish(cur.Seq, &w, msg, cur.Snapshot)
 		met.closeLag.Observe(time.Since(w.End()).Seconds())
-		err := store.Write(w)
-		if err == nil {
-			err = store.SaveSeq(cur.Seq)
-		}
+		// Save the state even when the CSV files failed: seq must never
+		// go back after a restart.
+		err := errors.Join(store.Write(w), store.SaveState(cur.Seq, w.End()))
 		if err != nil {
 			met.csvErrors.WithLabelValues(csvErrorReason(err)).Inc()
 		}

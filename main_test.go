@@ -257,6 +257,7 @@ func TestBadConfigFailsFast(t *testing.T) {
 		{"flag wins over env", []string{"-window", "2s", "-slide", "3s"}, map[string]string{"FLEETPULSE_SLIDE": "1s"}, "multiple"},
 		{"storage not writable", []string{"-storage", file}, nil, "storage"},
 		{"unknown flag", []string{"-colour"}, nil, "colour"},
+		{"wal refused", nil, map[string]string{"FLEETPULSE_WAL": "/tmp/wal"}, "write-ahead log is not available"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -282,6 +283,18 @@ func TestRestartCarriesOn(t *testing.T) {
 	var w wire.Window
 	readMsg(t, c, &w)
 	s.shutdown(t)
+	// The subscriber gets the flushed windows, then Going Away.
+	lastEnd := w.WindowEnd
+	for {
+		_, b, err := c.Read(t.Context())
+		if err != nil {
+			break
+		}
+		var fw wire.Window
+		if json.Unmarshal(b, &fw) == nil && fw.WindowEnd.After(lastEnd) {
+			lastEnd = fw.WindowEnd
+		}
+	}
 	c.CloseNow()
 
 	s2 := startServer(t, "-storage", dir)
@@ -296,6 +309,11 @@ func TestRestartCarriesOn(t *testing.T) {
 	readMsg(t, c2, &next)
 	if next.Seq != snap.Seq+1 {
 		t.Fatalf("first window after restart has seq %d, want %d", next.Seq, snap.Seq+1)
+	}
+	// No window is emitted twice: the first one after the restart starts
+	// where the flushed ones ended, or later.
+	if next.WindowStart.Before(lastEnd) {
+		t.Fatalf("after restart a window [%v, %v) again, though windows up to %v were delivered", next.WindowStart, next.WindowEnd, lastEnd)
 	}
 	_, body := getBody(t, s2.url+"data/history?to="+w.WindowEnd.Format(time.RFC3339Nano))
 	var rows []telemetry.VehicleRow
@@ -323,4 +341,70 @@ func TestLiveUpdatesOnWS(t *testing.T) {
 	if len(entries) != 0 {
 		t.Fatalf("a live update was written to history: %v", entries)
 	}
+}
+
+// TestRestartEmitsNoWindowTwice stops and restarts the server, mostly
+// within one window: the window flushed at the first stop is final, so the
+// second run's events in it are late, and the flushed row is never
+// replaced by a second emission.
+func TestRestartEmitsNoWindowTwice(t *testing.T) {
+	dir := t.TempDir()
+	fleetRows := func() map[string]string {
+		b, err := os.ReadFile(filepath.Join(dir, "csv", "fleet_metrics.csv"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows := map[string]string{}
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n")[1:] {
+			rows[strings.Split(line, ",")[1]] = line
+		}
+		return rows
+	}
+	var first map[string]string
+	for run := range 2 {
+		s := startServer(t, "-storage", dir, "-window", "60s", "-live-interval", "200ms")
+		if run == 0 {
+			c := dialWS(t, s.url+"ws")
+			readMsg(t, c, nil)                                        // snapshot
+			if env := readMsg(t, c, nil); env.Type != wire.TypeLive { // events are in
+				t.Fatalf("%s, want a live update", env.Type)
+			}
+			c.CloseNow()
+		} else {
+			// Within the same minute the events are late: wait until the
+			// simulator's first events have been taken.
+			waitMetric(t, s.url, "fleetpulse_events_ingested_total")
+		}
+		s.shutdown(t)
+		if run == 0 {
+			first = fleetRows()
+		}
+	}
+	if len(first) == 0 {
+		t.Fatal("the first run flushed no window")
+	}
+	// The window flushed by the first run keeps its row: the second run's
+	// events in it (same minute) were late, not a second emission.
+	after := fleetRows()
+	for end, row := range first {
+		if after[end] != row {
+			t.Fatalf("the window ending %s was emitted again:\nfirst run:  %s\nsecond run: %s", end, row, after[end])
+		}
+	}
+}
+
+// waitMetric polls /metrics until the counter name is above zero, with a
+// deadline.
+func waitMetric(t *testing.T, url, name string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		_, b := getBody(t, url+"metrics")
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, name+" "); ok && v != "0" {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond) // readiness polling
+	}
+	t.Fatalf("%s stayed 0 for 10 s", name)
 }

@@ -34,7 +34,9 @@ func newMetrics(stats *stream.Stats, subs *hub.Hub, producers *ingest.Ingest, si
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
 	}
 	counter("fleetpulse_events_ingested_total", "Events that passed validation, including those later dropped as late or duplicate.",
-		func() float64 { return float64(stats.Accepted.Load() + stats.Late.Load() + stats.Duplicate.Load()) })
+		func() float64 {
+			return float64(stats.Accepted.Load() + stats.Late.Load() + stats.Duplicate.Load() + stats.TooManyVehicles.Load())
+		})
 	counter("fleetpulse_events_late_total", "Events dropped because every window that would hold them was final.",
 		func() float64 { return float64(stats.Late.Load()) })
 	counter("fleetpulse_events_duplicate_total", "Events dropped as duplicates of one already in an open window.",

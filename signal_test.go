@@ -2,8 +2,8 @@ package main
 
 import (
 	"bufio"
-	"os"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"

@@ -7,14 +7,16 @@ import (
 	"io"
 	"io/fs"
 	"strconv"
+	"time"
 )
 
 // stateFile, at the output root, keeps what must survive a restart beyond
-// the CSV files: the seq of the last final window.
+// the CSV files: the seq and the end of the last window written.
 const stateFile = "state.json"
 
 type state struct {
-	Seq uint64 `json:"seq"`
+	Seq     uint64    `json:"seq"`
+	Through time.Time `json:"through"`
 }
 
 // loadSeq reads the saved seq; a missing file is seq 0.
@@ -36,21 +38,29 @@ func (w *Writer) loadSeq() error {
 		return fmt.Errorf("load %s: %w", stateFile, err)
 	}
 	w.seq.Store(s.Seq)
+	w.through = s.Through
 	return nil
 }
 
-// Seq returns the seq last saved with SaveSeq, or read at Open; 0 when
+// Seq returns the seq last saved with SaveState, or read at Open; 0 when
 // there is none.
 func (w *Writer) Seq() uint64 { return w.seq.Load() }
 
-// SaveSeq replaces state.json with seq, atomically like the CSV files, so
-// that /ws seq carries on after a restart.
-func (w *Writer) SaveSeq(seq uint64) error {
+// Through returns the end of the last window saved with SaveState, as read
+// at Open; zero when there is none. Windows ending at or before it were
+// delivered (the last ones perhaps flushed at shutdown): a restarted
+// server treats them as final, so that none is emitted twice.
+func (w *Writer) Through() time.Time { return w.through }
+
+// SaveState replaces state.json with seq and through, atomically like the
+// CSV files, so that a restart carries on.
+func (w *Writer) SaveState(seq uint64, through time.Time) error {
 	if w.fs == nil {
 		return errClosed
 	}
-	if _, err := w.replace(stateFile, []byte(`{"seq":`+strconv.FormatUint(seq, 10)+"}\n")); err != nil {
-		return fmt.Errorf("save seq: %w", err)
+	b := []byte(`{"seq":` + strconv.FormatUint(seq, 10) + `,"through":"` + through.UTC().Format(time.RFC3339Nano) + "\"}\n")
+	if _, err := w.replace(stateFile, b); err != nil {
+		return fmt.Errorf("save state: %w", err)
 	}
 	w.seq.Store(seq)
 	return nil

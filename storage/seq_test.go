@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestSeqSurvivesReopen(t *testing.T) {
@@ -17,10 +18,11 @@ func TestSeqSurvivesReopen(t *testing.T) {
 	if w.Seq() != 0 {
 		t.Fatalf("fresh Seq() = %d", w.Seq())
 	}
-	if err := w.SaveSeq(41); err != nil {
+	end := time.Date(2026, 11, 27, 4, 40, 10, 0, time.UTC)
+	if err := w.SaveState(41, end.Add(-10*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.SaveSeq(42); err != nil {
+	if err := w.SaveState(42, end); err != nil {
 		t.Fatal(err)
 	}
 	w.Close()
@@ -29,8 +31,8 @@ func TestSeqSurvivesReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	if w.Seq() != 42 {
-		t.Fatalf("after reopen Seq() = %d, want 42", w.Seq())
+	if w.Seq() != 42 || !w.Through().Equal(end) {
+		t.Fatalf("after reopen Seq() = %d, Through() = %v; want 42 and %v", w.Seq(), w.Through(), end)
 	}
 	os.WriteFile(filepath.Join(dir, stateFile), []byte("{oops"), 0o644)
 	if _, err := Open(dir, Options{}); err == nil || !strings.Contains(err.Error(), stateFile) {

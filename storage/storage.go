@@ -122,7 +122,8 @@ type Writer struct {
 	rootMu sync.RWMutex
 	fs     fsys
 
-	seq atomic.Uint64 // see Seq
+	seq     atomic.Uint64 // see Seq
+	through time.Time     // see Through; read at Open only
 
 	mu        sync.Mutex // guards what follows; the owner changes it only under mu
 	fleet     fleetState

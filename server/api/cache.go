@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"fleetpulse/server/view"
 	"fleetpulse/shared/telemetry"
@@ -88,10 +89,13 @@ func gzipBytes(raw []byte) []byte {
 	return buf.Bytes()
 }
 
-// serveRows answers a read of c: 304 when the client has it, else the body
+// serveRows answers a read of c (nil: not from the view, no validators):
+// 304 when the client has it, else the body
 // that encode makes (cacheKey != "" marks a body shared by every such
 // request, gzipped once), gzipped when the client accepts it.
 func serveRows(w http.ResponseWriter, r *http.Request, c *view.Current, gz *gzipCache, csv bool, cacheKey string, encode func() []byte) {
+	// A client that does not read cannot hold its answer for ever.
+	http.NewResponseController(w).SetWriteDeadline(time.Now().Add(writeDeadline))
 	h := w.Header()
 	if csv {
 		h.Set("Content-Type", "text/csv; charset=utf-8")
@@ -102,21 +106,39 @@ func serveRows(w http.ResponseWriter, r *http.Request, c *view.Current, gz *gzip
 	h.Set("Vary", "Accept-Encoding")
 	h.Set("Access-Control-Allow-Origin", "*")
 	h.Set("Access-Control-Expose-Headers", "ETag, X-Fleetpulse-Seq, X-Fleetpulse-Window-End")
-	h.Set("X-Fleetpulse-Seq", strconv.FormatUint(c.Seq, 10))
-	if !c.Watermark.IsZero() {
-		h.Set("X-Fleetpulse-Window-End", c.Watermark.UTC().Format(telemetry.TimeLayout))
-	}
-	if !c.Updated.IsZero() {
-		h.Set("Last-Modified", c.Updated.UTC().Format(http.TimeFormat))
-	}
 	zip := acceptsGzip(r)
-	tag := etag(c, r, zip)
-	h.Set("ETag", tag)
-	if inm := r.Header.Get("If-None-Match"); inm != "" && matches(inm, tag) {
-		w.WriteHeader(http.StatusNotModified)
-		return
+	// c is nil for answers read from files rather than the view.
+	if c != nil {
+		h.Set("X-Fleetpulse-Seq", strconv.FormatUint(c.Seq, 10))
+		if !c.Watermark.IsZero() {
+			h.Set("X-Fleetpulse-Window-End", c.Watermark.UTC().Format(telemetry.TimeLayout))
+		}
+		if !c.Updated.IsZero() {
+			h.Set("Last-Modified", c.Updated.UTC().Format(http.TimeFormat))
+		}
+		tag := etag(c, r, zip)
+		h.Set("ETag", tag)
+		if inm := r.Header.Get("If-None-Match"); inm != "" && matches(inm, tag) {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
 	}
-	body := encode()
+	var body []byte
+	if cacheKey != "" {
+		body = encode()
+	} else {
+		// Bodies built per request: at most a few at a time, so that
+		// many slow clients cannot pin much memory.
+		select {
+		case builds <- struct{}{}:
+			defer func() { <-builds }()
+		default:
+			w.Header().Set("Retry-After", "1")
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "too many filtered or history reads at once; retry"})
+			return
+		}
+		body = encode()
+	}
 	if zip {
 		if cacheKey != "" {
 			body = gz.get(c.Seq, cacheKey, body)
@@ -130,6 +152,12 @@ func serveRows(w http.ResponseWriter, r *http.Request, c *view.Current, gz *gzip
 		w.Write(body)
 	}
 }
+
+// writeDeadline bounds writing one answer.
+const writeDeadline = 30 * time.Second
+
+// builds limits the bodies built per request at once.
+var builds = make(chan struct{}, 8)
 
 // preflight answers a CORS preflight for the read routes: any origin may
 // read, without credentials.

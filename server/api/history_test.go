@@ -82,3 +82,37 @@ func TestHistory(t *testing.T) {
 		t.Errorf("read error: %d %s, want 500 without the internal text", status, body)
 	}
 }
+
+// TestBuiltBodiesAreLimited: when as many per-request bodies are being
+// built as allowed, another filtered read gets 503 with Retry-After, and
+// cached reads still work.
+func TestBuiltBodiesAreLimited(t *testing.T) {
+	for range cap(builds) {
+		builds <- struct{}{}
+	}
+	defer func() {
+		for range cap(builds) {
+			<-builds
+		}
+	}()
+	var ready atomic.Bool
+	nop := http.NotFoundHandler()
+	srv := httptest.NewServer(NewHandler(Deps{View: view.New(0, nil, nil, time.Hour, time.Now), WS: nop, UI: nop, Metrics: nop, Ready: &ready}))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/data?vehicle_id=A")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("filtered read while busy: %d, want 503 with Retry-After", resp.StatusCode)
+	}
+	resp, err = http.Get(srv.URL + "/data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("cached read while busy: %d, want 200", resp.StatusCode)
+	}
+}

@@ -184,7 +184,7 @@ func (in *Ingest) decode(body []byte, allErrors bool) (result, error) {
 		}
 	}()
 	var res result
-	res.batch.Events = make([]telemetry.Event, 0, bytes.Count(body, []byte{'\n'})+1)
+	res.batch.Events = make([]telemetry.Event, 0, min(bytes.Count(body, []byte{'\n'})+1, in.opt.MaxLines, 4096))
 	nowMS := in.opt.Now().UnixMilli()
 	reject := func(line int, reason string) {
 		res.rejected++
@@ -254,6 +254,12 @@ func (in *Ingest) send(ctx context.Context, res *result) error {
 		}
 		in.count(res)
 		return nil
+	}
+	select {
+	case in.out <- b: // room at once: the common case
+		in.count(res)
+		return nil
+	default:
 	}
 	t := time.NewTimer(in.opt.EnqueueWait)
 	defer t.Stop()
@@ -338,7 +344,11 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "server is shutting down")
 		return
 	case err != nil:
-		return // the client went away
+		// The request ended before its events were taken: say so,
+		// should anyone still listen.
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "nothing was accepted; retry")
+		return
 	}
 	a := answer{Accepted: len(res.batch.Events), Rejected: res.rejected, Errors: nonNil(res.errors)}
 	status := http.StatusOK

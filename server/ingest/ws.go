@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/coder/websocket"
 )
@@ -19,14 +20,23 @@ import (
 // closed with 1013 (try again later): that message and any sent after it
 // were not accepted, and resending them is safe.
 func (in *Ingest) ServeWS(w http.ResponseWriter, r *http.Request) {
-	if in.isClosing() {
+	if !in.authorize(w, r) {
+		return
+	}
+	// Register under the lock that Close takes, so Close either sees this
+	// connection in conns or this handler sees closing.
+	in.mu.RLock()
+	closing := in.closing
+	if !closing {
+		in.conns.Add(1)
+	}
+	in.mu.RUnlock()
+	if closing {
 		w.Header().Set("Retry-After", "5")
 		writeError(w, http.StatusServiceUnavailable, "server is shutting down")
 		return
 	}
-	if !in.authorize(w, r) {
-		return
-	}
+	defer in.conns.Done()
 	if in.nconns.Add(1) > int64(in.opt.MaxConns) {
 		in.nconns.Add(-1)
 		w.Header().Set("Retry-After", "5")
@@ -34,8 +44,6 @@ func (in *Ingest) ServeWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer in.nconns.Add(-1)
-	in.conns.Add(1)
-	defer in.conns.Done()
 
 	c, err := websocket.Accept(w, r, nil)
 	if err != nil {
@@ -83,11 +91,16 @@ func (in *Ingest) ServeWS(w http.ResponseWriter, r *http.Request) {
 			c.Close(websocket.StatusGoingAway, "server shutting down")
 			return
 		}
+		// A producer that does not read its answers must not hold the
+		// handler: each answer has a deadline.
+		wctx, cancelWrite := context.WithTimeout(ctx, 10*time.Second)
 		for _, e := range res.errors {
 			b, _ := json.Marshal(e)
-			if err := c.Write(ctx, websocket.MessageText, b); err != nil {
+			if err := c.Write(wctx, websocket.MessageText, b); err != nil {
+				cancelWrite()
 				return
 			}
 		}
+		cancelWrite()
 	}
 }
