@@ -88,8 +88,12 @@ func Fastest(rows []telemetry.VehicleRow, n int) ([]byte, error) {
 	if n <= 0 {
 		return nil, fmt.Errorf("fastest: n must be positive, got %d", n)
 	}
-	top := topByAvgSpeed(rows, n)
+	return speedBars(topByAvgSpeed(rows, n), colorFastest)
+}
 
+// speedBars is the horizontal bar chart of Fastest and Slowest: rows' average
+// speeds, the first row on top.
+func speedBars(top []telemetry.VehicleRow, color string) ([]byte, error) {
 	ids := make([]string, len(top))
 	speeds := make([]opts.BarData, len(top))
 	for i := range top {
@@ -101,7 +105,7 @@ func Fastest(rows []telemetry.VehicleRow, n int) ([]byte, error) {
 	c.SetGlobalOptions(
 		transparent,
 		charts.WithAnimation(false),
-		charts.WithColorsOpts(opts.Colors{colorFastest}),
+		charts.WithColorsOpts(opts.Colors{color}),
 		charts.WithLegendOpts(opts.Legend{Show: opts.Bool(false)}),
 		charts.WithTooltipOpts(opts.Tooltip{Show: opts.Bool(true), Trigger: "axis"}),
 		charts.WithGridOpts(opts.Grid{Left: "8", Right: "48", Top: "8", Bottom: "8", ContainLabel: opts.Bool(true)}),
@@ -147,6 +151,12 @@ func (tightXAxis) VisitXAxis(axes []opts.XAxis) any {
 // topByAvgSpeed returns up to n rows of the latest window in rows, fastest
 // first. rows is not modified.
 func topByAvgSpeed(rows []telemetry.VehicleRow, n int) []telemetry.VehicleRow {
+	return rankByAvgSpeed(rows, n, -1)
+}
+
+// LatestWindow returns the rows of rows' latest window (the greatest
+// window_end), in their order. rows is not modified.
+func LatestWindow(rows []telemetry.VehicleRow) []telemetry.VehicleRow {
 	var latest time.Time
 	for i := range rows {
 		if rows[i].WindowEnd.After(latest) {
@@ -159,8 +169,16 @@ func topByAvgSpeed(rows []telemetry.VehicleRow, n int) []telemetry.VehicleRow {
 			top = append(top, rows[i])
 		}
 	}
+	return top
+}
+
+// rankByAvgSpeed returns up to n rows of the latest window in rows ordered by
+// avg_speed_kmh, fastest first for dir -1 and slowest first for dir 1; ties
+// go to the smaller vehicle id. rows is not modified.
+func rankByAvgSpeed(rows []telemetry.VehicleRow, n, dir int) []telemetry.VehicleRow {
+	top := LatestWindow(rows)
 	slices.SortFunc(top, func(a, b telemetry.VehicleRow) int {
-		if c := cmp.Compare(b.AvgSpeedKPH, a.AvgSpeedKPH); c != 0 {
+		if c := dir * cmp.Compare(a.AvgSpeedKPH, b.AvgSpeedKPH); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.VehicleID, b.VehicleID)

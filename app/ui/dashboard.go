@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"fleetpulse/app/chart"
 	"fleetpulse/app/live"
 	"fleetpulse/shared/telemetry"
 )
@@ -14,8 +15,14 @@ import (
 // stays flat however long it runs: 360 windows are an hour of 10 s windows.
 const maxFleetRows = 360
 
-// fastestN is how many vehicles the bar chart shows.
+// fastestN is how many vehicles the fastest and slowest bar charts show.
 const fastestN = 10
+
+// trailLen is how many positions the map's trail keeps per vehicle.
+const trailLen = 10
+
+// histogramBinKPH is the width of the speed histogram's bins.
+const histogramBinKPH = 10
 
 // status is what the connection indicator says.
 type status string
@@ -31,10 +38,16 @@ const (
 // The overview component changes it only on the UI goroutine.
 type dashboard struct {
 	state live.State
-	// stale is set by the feed's goroutine from its freshness.
-	stale   bool
-	lastErr string
-	retryIn time.Duration
+	// stale is set by the feed's goroutine from its freshness; staleSince
+	// is when the last data came then.
+	stale      bool
+	staleSince time.Time
+	// polling is set while the page polls the REST API because the feed
+	// is down; polledAt is when the last poll answered.
+	polling  bool
+	polledAt time.Time
+	lastErr  string
+	retryIn  time.Duration
 
 	// seq is the seq of the last snapshot or final window applied.
 	seq uint64
@@ -42,6 +55,12 @@ type dashboard struct {
 	fleet []telemetry.FleetRow
 	// vehicles are the per-vehicle rows of the latest final window.
 	vehicles []telemetry.VehicleRow
+
+	// trails holds each vehicle's last trailLen positions, oldest first,
+	// for the vehicles of the latest window only, so it is bounded by the
+	// fleet size. Each update makes a new slice: a slice handed out by
+	// mapTrails is never changed afterwards.
+	trails map[string][]chart.Point
 
 	// fleetDirty and vehiclesDirty say which chart needs drawing.
 	fleetDirty, vehiclesDirty bool
@@ -66,8 +85,8 @@ func (d *dashboard) apply(ev live.Event) {
 		s := ev.Snapshot
 		d.seq = s.Seq
 		d.fleet = appendBounded(d.fleet[:0], s.Fleet...)
-		d.vehicles = s.Vehicles
-		d.fleetDirty, d.vehiclesDirty = true, true
+		d.setVehicles(s.Vehicles)
+		d.fleetDirty = true
 	case ev.Window != nil:
 		w := ev.Window
 		if !w.Final || w.Seq <= d.seq {
@@ -76,10 +95,95 @@ func (d *dashboard) apply(ev live.Event) {
 			return
 		}
 		d.seq = w.Seq
-		d.fleet = appendBounded(d.fleet, w.Fleet)
-		d.vehicles = w.Vehicles
-		d.fleetDirty, d.vehiclesDirty = true, true
+		if last, ok := d.latest(); !ok || w.Fleet.WindowEnd.After(last.WindowEnd) {
+			// A window the REST fallback already fetched is not added twice.
+			d.fleet = appendBounded(d.fleet, w.Fleet)
+			d.fleetDirty = true
+		}
+		d.setVehicles(w.Vehicles)
 	}
+}
+
+// applyPoll folds what the REST fallback fetched: the fleet rows newer than
+// the page's and the latest window's vehicles. The seq stays, so that the
+// feed resumes where it left off and its windows are not counted twice.
+func (d *dashboard) applyPoll(fleet []telemetry.FleetRow, vehicles []telemetry.VehicleRow, now time.Time) {
+	d.polledAt = now
+	last, ok := d.latest()
+	for _, r := range fleet {
+		if !ok || r.WindowEnd.After(last.WindowEnd) {
+			d.fleet = appendBounded(d.fleet, r)
+			last, ok = r, true
+			d.fleetDirty = true
+		}
+	}
+	if len(vehicles) > 0 && (len(d.vehicles) == 0 || vehicles[0].WindowEnd.After(d.vehicles[0].WindowEnd)) {
+		d.setVehicles(vehicles)
+	}
+}
+
+// setVehicles makes rows the latest window's vehicles and moves the trails
+// on: a vehicle's new position is appended when it moved, and vehicles
+// missing from rows lose their trail.
+func (d *dashboard) setVehicles(rows []telemetry.VehicleRow) {
+	d.vehicles = rows
+	d.vehiclesDirty = true
+	next := make(map[string][]chart.Point, len(rows))
+	for i := range rows {
+		r := &rows[i]
+		if r.LastLat == 0 && r.LastLon == 0 && r.LastTS.IsZero() {
+			continue // no position in the row
+		}
+		p := chart.Point{Lat: r.LastLat, Lon: r.LastLon}
+		old := d.trails[r.VehicleID]
+		if n := len(old); n > 0 && old[n-1] == p {
+			next[r.VehicleID] = old
+			continue
+		}
+		keep := old[max(0, len(old)-(trailLen-1)):]
+		t := make([]chart.Point, len(keep), len(keep)+1)
+		copy(t, keep)
+		next[r.VehicleID] = append(t, p)
+	}
+	d.trails = next
+}
+
+// mapTrails returns the trails for the map, in no particular order.
+func (d *dashboard) mapTrails() []chart.Trail {
+	out := make([]chart.Trail, 0, len(d.trails))
+	for id, pts := range d.trails {
+		out = append(out, chart.Trail{VehicleID: id, Points: pts})
+	}
+	return out
+}
+
+// eventsPerSecond is the latest window's events over its length; false
+// without a window.
+func (d *dashboard) eventsPerSecond() (float64, bool) {
+	last, ok := d.latest()
+	if !ok {
+		return 0, false
+	}
+	secs := last.WindowEnd.Sub(last.WindowStart).Seconds()
+	if secs <= 0 {
+		return 0, false
+	}
+	return float64(last.Events) / secs, true
+}
+
+// fleetSince returns the fleet rows whose window ends within span of the
+// newest one, oldest first: the fleet chart's time range.
+func (d *dashboard) fleetSince(span time.Duration) []telemetry.FleetRow {
+	last, ok := d.latest()
+	if !ok || span <= 0 {
+		return d.fleet
+	}
+	from := last.WindowEnd.Add(-span)
+	i := len(d.fleet)
+	for i > 0 && d.fleet[i-1].WindowEnd.After(from) {
+		i--
+	}
+	return d.fleet[i:]
 }
 
 // appendBounded appends rows to s and keeps only the newest maxFleetRows,
@@ -134,7 +238,7 @@ func (d *dashboard) statusDetail() string {
 		}
 		return s
 	case statusStale:
-		return "Connected, but no new window arrived for a while. The simulator or producers may be stopped."
+		return "Connected, but no new window arrived since " + formatClock(d.staleSince) + " UTC. The simulator or producers may be stopped."
 	default:
 		return d.lastErr
 	}
@@ -147,8 +251,14 @@ func (d *dashboard) statusText() string {
 	case statusConnected:
 		return "Live · connected"
 	case statusStale:
-		return "Stale · no new window"
+		if d.staleSince.IsZero() {
+			return "Stale · no new window"
+		}
+		return "Stale since " + formatClock(d.staleSince) + " UTC"
 	case statusReconnecting:
+		if d.polling && !d.polledAt.IsZero() {
+			return "Reconnecting… · polled " + formatClock(d.polledAt) + " UTC"
+		}
 		return "Reconnecting…"
 	default:
 		return "Connecting…"

@@ -19,6 +19,11 @@ func (p *painter) draw(option []byte, dark bool) bool {
 	if !ec.Truthy() {
 		return false
 	}
+	if p.inst != nil && !p.inst.Call("getDom").Get("isConnected").Truthy() {
+		// go-app replaced the element (a sibling appeared before it): the
+		// chart must be created again in the new one.
+		p.dispose()
+	}
 	if p.inst == nil {
 		elem := app.Window().GetElementByID(p.id)
 		if !elem.Truthy() {
@@ -52,4 +57,18 @@ func (p *painter) dispose() {
 		p.inst.Call("dispose")
 		p.inst = nil
 	}
+}
+
+// aspect returns the chart element's width over its height, or 1.6 when it
+// has no size yet (natively, or before layout).
+func (p *painter) aspect() float64 {
+	elem := app.Window().GetElementByID(p.id)
+	if !elem.Truthy() {
+		return 1.6
+	}
+	w, h := elem.Get("clientWidth").Float(), elem.Get("clientHeight").Float()
+	if w <= 0 || h <= 0 {
+		return 1.6
+	}
+	return w / h
 }

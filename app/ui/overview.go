@@ -2,13 +2,16 @@ package ui
 
 import (
 	"context"
+	"net/url"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/maxence-charriere/go-app/v10/pkg/app"
 
 	"fleetpulse/app/chart"
 	"fleetpulse/app/live"
+	"fleetpulse/shared/telemetry"
 )
 
 // Element ids the browser tests rely on.
@@ -26,7 +29,19 @@ const (
 	idWindow       = "window"
 	idChartFleet   = "chart-fleet-speed"
 	idChartFastest = "chart-fastest"
+
+	idKPIEventsPerSec = "kpi-events-per-sec"
+	idChartMap        = "chart-map"
+	idChartSlowest    = "chart-slowest"
+	idChartHistogram  = "chart-histogram"
+	idFleetTable      = "fleet-table"
+	idFleetFilter     = "fleet-filter"
+	idPause           = "pause"
+	idRange           = "range"
 )
+
+// ranges are the fleet chart's time ranges, in minutes.
+var ranges = []int{5, 15, 60}
 
 // redrawEvery throttles DOM and chart updates: messages arriving closer
 // together are applied in one batch, so the page redraws at most 10 times a
@@ -34,7 +49,8 @@ const (
 const redrawEvery = 100 * time.Millisecond
 
 // overview is the "/" page: connection state, KPI tiles of the latest window,
-// the fleet speed line chart and the fastest-vehicles bar chart.
+// the fleet speed line chart, the position map, the fastest and slowest
+// vehicles, the speed histogram and the fleet table.
 //
 // All fields are unexported so that go-app never diffs them, and change only
 // on the UI goroutine: in lifecycle hooks and ctx.Dispatch. The feed runs in
@@ -44,10 +60,28 @@ type overview struct {
 
 	dash            dashboard
 	updateAvailable bool
+	// paused freezes what the page shows: frozen is a copy of dash taken at
+	// the pause, while dash keeps taking the feed, and is shown on resume.
+	paused bool
+	frozen dashboard
+	// rangeMin is the fleet chart's time range in minutes.
+	rangeMin int
+	table    tableQuery
+	// tableCache keeps the last page, so that renders that change neither
+	// the rows nor the query (most of them) skip sorting a big fleet.
+	tableCache struct {
+		rows []telemetry.VehicleRow
+		q    tableQuery
+		page tablePage
+		ok   bool
+	}
 
 	stop            context.CancelFunc
 	fleetChart      painter
 	fastestChart    painter
+	slowestChart    painter
+	histogramChart  painter
+	mapChart        painter
 	dark            bool
 	darkQuery       app.Value
 	onSchemeChange  app.Func
@@ -71,6 +105,9 @@ func (o *overview) OnPreRender(ctx app.Context) {
 func (o *overview) OnMount(ctx app.Context) {
 	o.fleetChart = painter{id: idChartFleet}
 	o.fastestChart = painter{id: idChartFastest}
+	o.slowestChart = painter{id: idChartSlowest}
+	o.histogramChart = painter{id: idChartHistogram}
+	o.mapChart = painter{id: idChartMap}
 	o.updateAvailable = ctx.AppUpdateAvailable()
 	o.watchColorScheme(ctx)
 
@@ -83,8 +120,44 @@ func (o *overview) OnMount(ctx app.Context) {
 	o.stop = stop
 	events := make(chan live.Event, 32)
 	feed := &live.Feed{URL: url}
+	down := new(atomic.Bool)
+	page := app.Window().URL()
 	ctx.Async(func() { _ = feed.Run(runCtx, events) })
-	ctx.Async(func() { o.pump(ctx, events) })
+	ctx.Async(func() { o.pump(ctx, events, down) })
+	ctx.Async(func() { o.poll(runCtx, ctx, page, down) })
+}
+
+// poll is the REST fallback: while the feed is down it fetches GET
+// /data/fleet and GET /data every pollEvery. It returns when runCtx ends.
+func (o *overview) poll(runCtx context.Context, ctx app.Context, page *url.URL, down *atomic.Bool) {
+	t := time.NewTicker(pollEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-runCtx.Done():
+			return
+		case now := <-t.C:
+			if !down.Load() {
+				continue
+			}
+			fleet, vehicles, err := pollLatest(runCtx, page, now.Add(-time.Duration(maxFleetRows)*10*time.Second))
+			if runCtx.Err() != nil {
+				return
+			}
+			ctx.Dispatch(func(ctx app.Context) {
+				if !down.Load() {
+					return // the feed came back meanwhile; it is newer
+				}
+				o.dash.polling = true
+				if err != nil {
+					o.dash.lastErr = err.Error()
+					return
+				}
+				o.dash.applyPoll(fleet, vehicles, time.Now())
+				o.drawCharts(ctx)
+			})
+		}
+	}
 }
 
 // OnDismount stops the feed and frees the charts.
@@ -98,14 +171,24 @@ func (o *overview) OnDismount() {
 		o.onSchemeChange.Release()
 		o.onSchemeChange = nil
 	}
-	o.fleetChart.dispose()
-	o.fastestChart.dispose()
+	for _, p := range o.painters() {
+		p.dispose()
+	}
 }
 
-// OnResize fits the charts to their containers after the window resized.
+// painters returns every chart of the page.
+func (o *overview) painters() []*painter {
+	return []*painter{&o.fleetChart, &o.fastestChart, &o.slowestChart, &o.histogramChart, &o.mapChart}
+}
+
+// OnResize fits the charts to their containers after the window resized;
+// the map is redrawn, since its axes keep an equal scale for its shape.
 func (o *overview) OnResize(ctx app.Context) {
-	o.fleetChart.resize()
-	o.fastestChart.resize()
+	for _, p := range o.painters() {
+		p.resize()
+	}
+	o.dash.vehiclesDirty = true
+	o.drawCharts(ctx)
 }
 
 // OnAppUpdate offers a reload when a new version was fetched in the
@@ -117,7 +200,7 @@ func (o *overview) OnAppUpdate(ctx app.Context) {
 // pump forwards the feed's events to the UI goroutine in batches, at most
 // one every redrawEvery, and flags the data stale when no window came for a
 // while. It returns when the feed closes its channel.
-func (o *overview) pump(ctx app.Context, events <-chan live.Event) {
+func (o *overview) pump(ctx app.Context, events <-chan live.Event, down *atomic.Bool) {
 	var (
 		fresh     freshness
 		pending   []live.Event
@@ -135,6 +218,12 @@ func (o *overview) pump(ctx app.Context, events <-chan live.Event) {
 			}
 			now := time.Now()
 			fresh.saw(ev, now)
+			switch ev.State {
+			case live.Reconnecting:
+				down.Store(true)
+			case live.Connected:
+				down.Store(false)
+			}
 			if ev.Snapshot != nil {
 				pending = pending[:0] // the snapshot replaces what came before
 			}
@@ -146,24 +235,28 @@ func (o *overview) pump(ctx app.Context, events <-chan live.Event) {
 			batch := pending
 			pending, flush, lastFlush = nil, nil, now
 			stale = fresh.stale(now)
-			s := stale
-			ctx.Dispatch(func(ctx app.Context) { o.apply(ctx, batch, s) })
+			s, since := stale, fresh.last
+			ctx.Dispatch(func(ctx app.Context) { o.apply(ctx, batch, s, since) })
 		case now := <-check.C:
 			if s := fresh.stale(now); s != stale {
 				stale = s
-				ctx.Dispatch(func(ctx app.Context) { o.dash.stale = s })
+				since := fresh.last
+				ctx.Dispatch(func(ctx app.Context) { o.dash.stale, o.dash.staleSince = s, since })
 			}
 		}
 	}
 }
 
 // apply folds a batch of events into the dashboard and redraws what changed.
-func (o *overview) apply(ctx app.Context, batch []live.Event, stale bool) {
+func (o *overview) apply(ctx app.Context, batch []live.Event, stale bool, since time.Time) {
 	seq := o.dash.seq
 	for _, ev := range batch {
 		o.dash.apply(ev)
 	}
-	o.dash.stale = stale
+	if o.dash.state == live.Connected {
+		o.dash.polling = false
+	}
+	o.dash.stale, o.dash.staleSince = stale, since
 	if o.dash.seq != seq {
 		// Mirrored on <body> too, for tests that look there.
 		app.Window().Get("document").Get("body").Call("setAttribute", "data-seq", strconv.FormatUint(o.dash.seq, 10))
@@ -173,31 +266,41 @@ func (o *overview) apply(ctx app.Context, batch []live.Event, stale bool) {
 
 // drawCharts draws the charts whose data changed. When ECharts is not loaded
 // yet it tries again shortly, so the first snapshot shows without waiting for
-// the next window.
+// the next window. While paused it draws nothing: the dirty flags stay set
+// and resume draws.
 func (o *overview) drawCharts(ctx app.Context) {
+	if o.paused {
+		return
+	}
 	ready := true
-	if o.dash.fleetDirty {
-		opt, err := chart.FleetSpeed(o.dash.fleet)
+	draw := func(p *painter, build func() ([]byte, error)) bool {
+		opt, err := build()
 		switch {
 		case err != nil:
 			o.dash.lastErr = err.Error()
-			o.dash.fleetDirty = false
-		case o.fleetChart.draw(opt, o.dark):
-			o.dash.fleetDirty = false
+			return true
+		case p.draw(opt, o.dark):
+			return true
 		default:
 			ready = false
+			return false
+		}
+	}
+	if o.dash.fleetDirty {
+		rows := o.dash.fleetSince(time.Duration(o.rangeOrDefault()) * time.Minute)
+		if draw(&o.fleetChart, func() ([]byte, error) { return chart.FleetSpeed(rows) }) {
+			o.dash.fleetDirty = false
 		}
 	}
 	if o.dash.vehiclesDirty {
-		opt, err := chart.Fastest(o.dash.vehicles, fastestN)
-		switch {
-		case err != nil:
-			o.dash.lastErr = err.Error()
+		v := o.dash.vehicles
+		done := draw(&o.fastestChart, func() ([]byte, error) { return chart.Fastest(v, fastestN) })
+		done = draw(&o.slowestChart, func() ([]byte, error) { return chart.Slowest(v, fastestN) }) && done
+		done = draw(&o.histogramChart, func() ([]byte, error) { return chart.Histogram(v, histogramBinKPH) }) && done
+		aspect := o.mapChart.aspect()
+		done = draw(&o.mapChart, func() ([]byte, error) { return chart.Map(o.dash.mapTrails(), aspect) }) && done
+		if done {
 			o.dash.vehiclesDirty = false
-		case o.fastestChart.draw(opt, o.dark):
-			o.dash.vehiclesDirty = false
-		default:
-			ready = false
 		}
 	}
 	if !ready && !o.redrawScheduled && app.IsClient {
@@ -207,6 +310,37 @@ func (o *overview) drawCharts(ctx app.Context) {
 			o.drawCharts(ctx)
 		})
 	}
+}
+
+// rangeOrDefault is the fleet chart's range in minutes: 60 until chosen.
+func (o *overview) rangeOrDefault() int {
+	if o.rangeMin <= 0 {
+		return ranges[len(ranges)-1]
+	}
+	return o.rangeMin
+}
+
+// togglePause freezes or unfreezes the page; resuming draws what came
+// meanwhile.
+func (o *overview) togglePause(ctx app.Context) {
+	o.paused = !o.paused
+	if o.paused {
+		o.frozen = o.dash
+		o.frozen.fleet = append([]telemetry.FleetRow(nil), o.dash.fleet...)
+		return
+	}
+	o.frozen = dashboard{}
+	o.dash.fleetDirty, o.dash.vehiclesDirty = true, true
+	o.drawCharts(ctx)
+}
+
+// view is the data the page shows: the live dashboard, or the frozen copy
+// while paused.
+func (o *overview) view() *dashboard {
+	if o.paused {
+		return &o.frozen
+	}
+	return &o.dash
 }
 
 // watchColorScheme follows the system's light or dark preference: ECharts
@@ -221,8 +355,9 @@ func (o *overview) watchColorScheme(ctx app.Context) {
 	o.onSchemeChange = app.FuncOf(func(this app.Value, args []app.Value) any {
 		ctx.Dispatch(func(ctx app.Context) {
 			o.dark = o.darkQuery.Get("matches").Truthy()
-			o.fleetChart.dispose()
-			o.fastestChart.dispose()
+			for _, p := range o.painters() {
+				p.dispose()
+			}
 			o.dash.fleetDirty, o.dash.vehiclesDirty = true, true
 			o.drawCharts(ctx)
 		})
@@ -231,10 +366,12 @@ func (o *overview) watchColorScheme(ctx app.Context) {
 	mq.Call("addEventListener", "change", o.onSchemeChange)
 }
 
-// Render draws the page from the dashboard.
+// Render draws the page from the dashboard (the frozen copy while paused;
+// the connection indicator always shows the live state).
 func (o *overview) Render() app.UI {
-	d := &o.dash
-	st := d.status()
+	now := &o.dash
+	d := o.view()
+	st := now.status()
 	last, haveRow := d.latest()
 
 	num := func(v int64) string {
@@ -249,15 +386,27 @@ func (o *overview) Render() app.UI {
 		}
 		return formatFloat(v, places)
 	}
+	eps := "—"
+	if v, ok := d.eventsPerSecond(); ok {
+		eps = formatFloat(v, 1)
+	}
 
 	windowText := "Waiting for the first window…"
 	if haveRow {
 		windowText = "Latest window " + formatClock(last.WindowStart) + "–" + formatClock(last.WindowEnd) + " UTC"
 	}
+	pauseText := "Pause"
+	if o.paused {
+		pauseText = "Resume"
+		if n := now.seq - d.seq; now.seq > d.seq {
+			pauseText += " (" + strconv.FormatUint(n, 10) + " new)"
+		}
+	}
 
 	return app.Div().ID(idRoot).Class("fp").
 		DataSet("seq", d.seq).
 		DataSet("status", string(st)).
+		DataSet("paused", o.paused).
 		Body(
 			app.If(o.updateAvailable, func() app.UI {
 				return app.Div().Class("fp-update").Role("status").Body(
@@ -274,14 +423,20 @@ func (o *overview) Render() app.UI {
 						app.P().Class("fp-tagline").Text("Live fleet overview"),
 					),
 				),
-				app.Div().ID(idConn).Class("fp-conn", "fp-conn--"+string(st)).
-					Role("status").Aria("live", "polite").
-					DataSet("state", string(st)).
-					Title(d.statusDetail()).
-					Body(
-						app.Span().Class("fp-conn-dot").Aria("hidden", "true"),
-						app.Span().Class("fp-conn-text").Text(d.statusText()),
-					),
+				app.Div().Class("fp-controls").Body(
+					app.Button().ID(idPause).Class("fp-btn").Type("button").
+						Aria("pressed", o.paused).
+						Text(pauseText).
+						OnClick(func(ctx app.Context, e app.Event) { o.togglePause(ctx) }),
+					app.Div().ID(idConn).Class("fp-conn", "fp-conn--"+string(st)).
+						Role("status").Aria("live", "polite").
+						DataSet("state", string(st)).
+						Title(now.statusDetail()).
+						Body(
+							app.Span().Class("fp-conn-dot").Aria("hidden", "true"),
+							app.Span().Class("fp-conn-text").Text(now.statusText()),
+						),
+				),
 			),
 			app.Main().Class("fp-main").Body(
 				app.P().ID(idWindow).Class("fp-window").Body(
@@ -289,10 +444,14 @@ func (o *overview) Render() app.UI {
 					app.If(d.seq > 0, func() app.UI {
 						return app.Span().Class("fp-seq").Text("seq " + strconv.FormatUint(d.seq, 10))
 					}),
+					app.If(o.paused, func() app.UI {
+						return app.Span().Class("fp-paused").Text("Paused")
+					}),
 				),
 				app.Section().Class("fp-kpis").Aria("label", "Latest window").Body(
 					kpi(idKPIVehicles, "Vehicles active", num(last.VehiclesActive), ""),
 					kpi(idKPIEvents, "Events", num(last.Events), ""),
+					kpi(idKPIEventsPerSec, "Events/s", eps, "/s"),
 					kpi(idKPIAvgSpeed, "Fleet avg speed", dec(last.AvgSpeedKPH, 1), "km/h"),
 					kpi(idKPIMaxSpeed, "Fleet max speed", dec(last.MaxSpeedKPH, 1), "km/h"),
 					kpi(idKPIDistance, "Distance", dec(last.DistanceKM, 2), "km"),
@@ -306,11 +465,28 @@ func (o *overview) Render() app.UI {
 					),
 				),
 				app.Div().Class("fp-panels").Body(
-					panel("Fleet speed", "Average and maximum per window (km/h, UTC)",
-						idChartFleet, "fp-panel--wide", len(d.fleet) == 0),
-					panel("Fastest vehicles", "Top "+strconv.Itoa(fastestN)+" by average speed, latest window",
-						idChartFastest, "", len(d.vehicles) == 0),
+					app.Section().Class("fp-panel", "fp-panel--wide").Aria("labelledby", idChartFleet+"-title").Body(
+						app.Div().Class("fp-panel-head").Body(
+							app.Div().Body(
+								app.H2().ID(idChartFleet+"-title").Class("fp-panel-title").Text("Fleet speed"),
+								app.P().Class("fp-panel-sub").Text("Average and maximum per window (km/h, UTC)"),
+							),
+							o.rangeSelector(),
+						),
+						chartBox(idChartFleet, "Fleet speed", "", len(d.fleet) == 0),
+					),
+					panel("Speed distribution", "Vehicles by average speed, latest window ("+strconv.Itoa(histogramBinKPH)+" km/h bins)",
+						idChartHistogram, "", len(d.vehicles) == 0),
+					panel("Live map", "Latest positions with a trail of the last "+strconv.Itoa(trailLen)+" windows (lon/lat, no base map)",
+						idChartMap, "fp-panel--wide fp-panel--map", len(d.vehicles) == 0),
+					app.Div().Class("fp-stack").Body(
+						panel("Fastest vehicles", "Top "+strconv.Itoa(fastestN)+" by average speed, latest window",
+							idChartFastest, "", len(d.vehicles) == 0),
+						panel("Slowest vehicles", "Bottom "+strconv.Itoa(fastestN)+" by average speed, latest window",
+							idChartSlowest, "", len(d.vehicles) == 0),
+					),
 				),
+				o.fleetTable(d.vehicles),
 			),
 			app.Footer().Class("fp-footer").Body(
 				app.Span().Text("Times in UTC. Download: "),
@@ -319,6 +495,138 @@ func (o *overview) Render() app.UI {
 				app.A().Href("/data/fleet?format=csv").Attr("download", "fleet_metrics.csv").Text("fleet windows (CSV)"),
 			),
 		)
+}
+
+// rangeSelector is the fleet chart's 5/15/60 minute choice, a group of
+// toggle buttons.
+func (o *overview) rangeSelector() app.UI {
+	cur := o.rangeOrDefault()
+	return app.Div().ID(idRange).Class("fp-range").Role("group").Aria("label", "Time range").Body(
+		app.Range(ranges).Slice(func(i int) app.UI {
+			m := ranges[i]
+			return app.Button().Type("button").Class("fp-range-btn").
+				DataSet("minutes", m).
+				Aria("pressed", m == cur).
+				Text(strconv.Itoa(m) + " min").
+				OnClick(func(ctx app.Context, e app.Event) {
+					o.rangeMin = m
+					o.dash.fleetDirty = true
+					o.drawCharts(ctx)
+				})
+		}),
+	)
+}
+
+// tableColumns are the fleet table's columns, in order.
+var tableColumns = []struct {
+	col     column
+	label   string
+	numeric bool
+}{
+	{colVehicle, "Vehicle", false},
+	{colEvents, "Events", true},
+	{colAvgSpeed, "Avg km/h", true},
+	{colMaxSpeed, "Max km/h", true},
+	{colDistance, "Distance km", true},
+	{colLastTS, "Last seen (UTC)", false},
+}
+
+// fleetTable renders one page of the latest window's vehicles, with a
+// filter box, sortable headers (buttons, so they are keyboard reachable) and
+// a pager.
+func (o *overview) fleetTable(rows []telemetry.VehicleRow) app.UI {
+	p := o.tablePage(rows)
+	by := o.table.sortBy
+	if by == "" {
+		by = colVehicle
+	}
+	summary := formatInt(int64(p.matched)) + " of " + formatInt(int64(len(rows))) + " vehicles"
+	if p.pages > 1 {
+		summary += " · page " + strconv.Itoa(p.page+1) + " of " + strconv.Itoa(p.pages)
+	}
+	return app.Section().ID(idFleetTable).Class("fp-panel", "fp-table-panel").Aria("labelledby", idFleetTable+"-title").
+		DataSet("rows", len(p.rows)).DataSet("matched", p.matched).
+		Body(
+			app.Div().Class("fp-panel-head").Body(
+				app.Div().Body(
+					app.H2().ID(idFleetTable+"-title").Class("fp-panel-title").Text("Fleet"),
+					app.P().Class("fp-panel-sub").Text("Vehicles of the latest window. "+summary),
+				),
+				app.Input().ID(idFleetFilter).Class("fp-filter").Type("search").
+					Placeholder("Filter by vehicle id").Aria("label", "Filter by vehicle id").
+					Value(o.table.filter).
+					OnInput(func(ctx app.Context, e app.Event) {
+						o.table.filter = ctx.JSSrc().Get("value").String()
+						o.table.page = 0
+					}),
+			),
+			app.Div().Class("fp-table-wrap").Body(
+				app.Table().Class("fp-table").Body(
+					app.THead().Body(app.Tr().Body(
+						app.Range(tableColumns).Slice(func(i int) app.UI {
+							c := tableColumns[i]
+							sort := "none"
+							arrow := ""
+							if c.col == by {
+								sort, arrow = "ascending", " ▲"
+								if o.table.desc {
+									sort, arrow = "descending", " ▼"
+								}
+							}
+							th := app.Th().Scope("col").Aria("sort", sort)
+							if c.numeric {
+								th = th.Class("fp-num")
+							}
+							return th.Body(app.Button().Type("button").Class("fp-sort").
+								DataSet("col", string(c.col)).
+								Text(c.label + arrow).
+								OnClick(func(ctx app.Context, e app.Event) { o.table = o.table.toggle(c.col) }))
+						}),
+					)),
+					app.TBody().Body(
+						app.Range(p.rows).Slice(func(i int) app.UI {
+							r := p.rows[i]
+							return app.Tr().Body(
+								app.Td().Body(app.A().Class("fp-vlink").Href(vehiclePath(r.VehicleID)).Text(r.VehicleID)),
+								app.Td().Class("fp-num").Text(formatInt(r.Events)),
+								app.Td().Class("fp-num").Text(formatFloat(r.AvgSpeedKPH, 1)),
+								app.Td().Class("fp-num").Text(formatFloat(r.MaxSpeedKPH, 1)),
+								app.Td().Class("fp-num").Text(formatFloat(r.DistanceKM, 3)),
+								app.Td().Text(formatClock(r.LastTS)),
+							)
+						}),
+					),
+				),
+			),
+			app.If(p.pages > 1, func() app.UI {
+				return app.Nav().Class("fp-pager").Aria("label", "Fleet table pages").Body(
+					app.Button().Type("button").Class("fp-btn").Text("‹ Previous").Disabled(p.page == 0).
+						OnClick(func(ctx app.Context, e app.Event) { o.table.page = p.page - 1 }),
+					app.Span().Text("Page "+strconv.Itoa(p.page+1)+" of "+strconv.Itoa(p.pages)),
+					app.Button().Type("button").Class("fp-btn").Text("Next ›").Disabled(p.page >= p.pages-1).
+						OnClick(func(ctx app.Context, e app.Event) { o.table.page = p.page + 1 }),
+				)
+			}),
+			app.If(len(rows) == 0, func() app.UI {
+				return app.P().Class("fp-table-empty").Text("Waiting for data…")
+			}),
+		)
+}
+
+// tablePage returns query(rows, o.table), from the cache when neither the
+// rows (a new window replaces the slice) nor the query changed.
+func (o *overview) tablePage(rows []telemetry.VehicleRow) tablePage {
+	c := &o.tableCache
+	same := c.ok && c.q == o.table && len(c.rows) == len(rows) && (len(rows) == 0 || &c.rows[0] == &rows[0])
+	if !same {
+		c.rows, c.q, c.page, c.ok = rows, o.table, query(rows, o.table), true
+	}
+	return c.page
+}
+
+// vehiclePath is the vehicle view's address.
+func vehiclePath(id string) string {
+	return "/vehicle/" + url.PathEscape(id)
 }
 
 // kpi renders one tile; the element with id holds the number and its unit.
@@ -352,11 +660,17 @@ func panel(title, subtitle, chartID, extra string, empty bool) app.UI {
 	return app.Section().Class("fp-panel", extra).Aria("labelledby", chartID+"-title").Body(
 		app.H2().ID(chartID+"-title").Class("fp-panel-title").Text(title),
 		app.P().Class("fp-panel-sub").Text(subtitle),
-		app.Div().Class("fp-chart-wrap").Body(
-			app.Div().ID(chartID).Class("fp-chart").Role("img").Aria("label", title+" chart"),
-			app.If(empty, func() app.UI {
-				return app.P().Class("fp-chart-empty").Text("Waiting for data…")
-			}),
-		),
+		chartBox(chartID, title, "", empty),
+	)
+}
+
+// chartBox is the element ECharts draws into, with a placeholder while
+// there is no data.
+func chartBox(chartID, title, extra string, empty bool) app.UI {
+	return app.Div().Class("fp-chart-wrap").Body(
+		app.Div().ID(chartID).Class("fp-chart", extra).Role("img").Aria("label", title+" chart"),
+		app.If(empty, func() app.UI {
+			return app.P().Class("fp-chart-empty").Text("Waiting for data…")
+		}),
 	)
 }

@@ -20,10 +20,12 @@ const (
 	backgroundColor = "#f3f5f8"
 )
 
-// Routes registers the dashboard's pages: "/" is the fleet overview. Call it
-// in both the client and the server before serving.
+// Routes registers the dashboard's pages: "/" is the fleet overview and
+// "/vehicle/{id}" one vehicle's last hour. Call it in both the client and
+// the server before serving.
 func Routes() {
 	app.Route("/", func() app.Composer { return &overview{} })
+	app.RouteWithRegexp(vehicleRoute, func() app.Composer { return &vehicle{} })
 }
 
 // Handler returns the go-app handler to mount at "/": it serves the page,

@@ -57,7 +57,8 @@ func TestOverviewRender(t *testing.T) {
 		t.Parallel()
 		html := app.HTMLString((&overview{}).Render())
 		for _, id := range []string{idConn, idKPIVehicles, idKPIEvents, idKPIAvgSpeed, idKPIMaxSpeed, idKPIDistance,
-			idKPILate, idKPIDuplicate, idKPIRejected, idChartFleet, idChartFastest} {
+			idKPILate, idKPIDuplicate, idKPIRejected, idChartFleet, idChartFastest,
+			idKPIEventsPerSec, idChartMap, idChartSlowest, idChartHistogram, idFleetTable, idFleetFilter, idPause, idRange} {
 			if !strings.Contains(html, `id="`+id+`"`) {
 				t.Errorf("no element with id %q", id)
 			}
@@ -71,7 +72,7 @@ func TestOverviewRender(t *testing.T) {
 		if !strings.Contains(html, `data-seq="0"`) {
 			t.Error("root has no data-seq")
 		}
-		if strings.Count(html, "Waiting for data") != 2 {
+		if strings.Count(html, "Waiting for data") != 6 { // five charts and the table
 			t.Error("empty charts show no placeholder")
 		}
 	})
