@@ -126,7 +126,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	ui.Routes()
 	dashboard := ui.Handler(buildVersion())
-	dashboard.Resources = embeddedWeb{http.FileServerFS(web)}
+	dashboard.Resources = newEmbeddedWeb(web)
 	met := newMetrics(&stats, subs, producers, fleet.MalformedTotal, func() int { return len(events) }, store.LastGoodWrite)
 	// Ready from the start: the listener opens below, and the shutdown
 	// path, which may run at once, only ever sets it false.
@@ -274,16 +274,6 @@ func deliver(windows, live <-chan telemetry.Window, v *view.View, subs *hub.Hub,
 type history struct{ *storage.Writer }
 
 func (history) TooMany(err error) bool { return errors.Is(err, storage.ErrTooManyRows) }
-
-// embeddedWeb serves /web/ from the embedded assets for go-app.
-type embeddedWeb struct{ http.Handler }
-
-func (embeddedWeb) Resolve(location string) string {
-	if location == "" {
-		return "/"
-	}
-	return location
-}
 
 func buildVersion() string {
 	if version != "" {

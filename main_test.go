@@ -2,9 +2,12 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -407,4 +410,43 @@ func waitMetric(t *testing.T, url, name string) {
 		time.Sleep(20 * time.Millisecond) // readiness polling
 	}
 	t.Fatalf("%s stayed 0 for 10 s", name)
+}
+
+// TestStaticGzip: app.wasm and ECharts are served gzipped when the browser
+// accepts it, and decompress to the embedded bytes.
+func TestStaticGzip(t *testing.T) {
+	raw, err := fs.ReadFile(web, "web/app.css")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, "-vehicles", "1")
+	req, _ := http.NewRequest(http.MethodGet, s.url+"web/app.css", nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	resp, err := http.DefaultTransport.RoundTrip(req) // no transparent gunzip
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.Header.Get("Content-Encoding") != "gzip" || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/css") {
+		t.Fatalf("headers %v: want gzip and text/css", resp.Header)
+	}
+	zr, err := gzip.NewReader(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(zr)
+	if !bytes.Equal(got, raw) {
+		t.Fatal("gunzipped app.css differs from the embedded file")
+	}
+	// Without gzip, the plain file.
+	req.Header.Set("Accept-Encoding", "identity")
+	resp2, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp2.Body.Close()
+	plain, _ := io.ReadAll(resp2.Body)
+	if resp2.Header.Get("Content-Encoding") != "" || !bytes.Equal(plain, raw) {
+		t.Fatal("the plain app.css differs from the embedded file")
+	}
 }
