@@ -199,25 +199,8 @@ func (p *fields) float(i int) float64 {
 // written without quoting.
 func (p *fields) vehicleID(i int) string {
 	s := p.rec[i]
-	if !validVehicleID(s) {
+	if !telemetry.ValidVehicleID(s) {
 		p.fail(i, fmt.Errorf("invalid vehicle id %q", s))
 	}
 	return strings.Clone(s) // not a slice of the whole line
-}
-
-// validVehicleID reports whether s matches ^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$.
-func validVehicleID(s string) bool {
-	if len(s) == 0 || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case i > 0 && (c == '.' || c == '_' || c == ':' || c == '-'):
-		default:
-			return false
-		}
-	}
-	return true
 }

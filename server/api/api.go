@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"regexp"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -86,8 +85,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Write(append(b, '\n'))
 }
 
-var vehicleIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$`)
-
 // query is a parsed, validated set of read parameters.
 type query struct {
 	csv        bool
@@ -123,8 +120,8 @@ func parseQuery(r *http.Request, allowed ...string) (query, error) {
 		}
 		q.vehicleIDs = make(map[string]bool, len(ids))
 		for _, id := range ids {
-			if !vehicleIDPattern.MatchString(id) {
-				return q, badRequest{"vehicle_id must match " + vehicleIDPattern.String()}
+			if !telemetry.ValidVehicleID(id) {
+				return q, badRequest{"vehicle_id must match " + telemetry.VehicleIDPattern}
 			}
 			q.vehicleIDs[id] = true
 		}

@@ -40,7 +40,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -408,8 +407,6 @@ func snapshotSeq(b []byte) (uint64, bool) {
 // filter is a set of vehicle ids. A nil *filter means every vehicle.
 type filter map[string]struct{}
 
-var vehicleIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$`)
-
 // newFilter validates ids. It returns nil for an empty list.
 func newFilter(ids []string) (filter, error) {
 	if len(ids) > MaxVehicleIDs {
@@ -420,8 +417,8 @@ func newFilter(ids []string) (filter, error) {
 	}
 	f := make(filter, len(ids))
 	for _, id := range ids {
-		if !vehicleIDPattern.MatchString(id) {
-			return nil, errors.New("vehicle ids must match " + vehicleIDPattern.String())
+		if !telemetry.ValidVehicleID(id) {
+			return nil, errors.New("vehicle ids must match " + telemetry.VehicleIDPattern)
 		}
 		f[id] = struct{}{}
 	}

@@ -466,7 +466,23 @@ var idChar = func() (t [256]uint8) {
 	return t
 }()
 
-// validID reports whether id matches ^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$.
+// VehicleIDPattern is the contract's pattern for vehicle ids, for messages.
+const VehicleIDPattern = `^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$`
+
+// ValidVehicleID reports whether id matches VehicleIDPattern.
+func ValidVehicleID(id string) bool {
+	if len(id) == 0 || len(id) > maxIDLen || idChar[id[0]]&idFirst == 0 {
+		return false
+	}
+	for i := 1; i < len(id); i++ {
+		if idChar[id[i]]&idRest == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// validID is ValidVehicleID for the decoder's bytes.
 func validID(id []byte) bool {
 	if len(id) == 0 || len(id) > maxIDLen || idChar[id[0]]&idFirst == 0 {
 		return false

@@ -854,3 +854,16 @@ func maxNesting(line []byte) int {
 		}
 	}
 }
+
+func TestValidVehicleID(t *testing.T) {
+	t.Parallel()
+	for id, want := range map[string]bool{
+		"TRUCK-0042": true, "a": true, "A.b_c:d-e": true, strings.Repeat("x", 64): true,
+		"": false, "-A": false, "_A": false, "A B": false, "A,B": false, "=cmd": false,
+		strings.Repeat("x", 65): false, "é": false,
+	} {
+		if got := telemetry.ValidVehicleID(id); got != want {
+			t.Errorf("ValidVehicleID(%q) = %v, want %v", id, got, want)
+		}
+	}
+}
