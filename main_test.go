@@ -336,9 +336,15 @@ func TestLiveUpdatesOnWS(t *testing.T) {
 	defer c.CloseNow()
 	var snap wire.Snapshot
 	readMsg(t, c, &snap)
+	// A minute may end first: skip final windows until the live update.
 	var w wire.Window
-	if env := readMsg(t, c, &w); env.Type != wire.TypeLive || w.Final || w.Seq != snap.Seq || w.Fleet.VehiclesActive != 8 {
-		t.Fatalf("got %s seq %d final %v with %d vehicles; want a live update of the open window", env.Type, w.Seq, w.Final, w.Fleet.VehiclesActive)
+	for range 3 {
+		if env := readMsg(t, c, &w); env.Type == wire.TypeLive {
+			break
+		}
+	}
+	if w.Type != wire.TypeLive || w.Final || w.Seq < snap.Seq || w.Fleet.VehiclesActive != 8 {
+		t.Fatalf("got %s seq %d final %v with %d vehicles; want a live update of the open window", w.Type, w.Seq, w.Final, w.Fleet.VehiclesActive)
 	}
 	entries, _ := os.ReadDir(filepath.Join(s.storage, "history"))
 	if len(entries) != 0 {
@@ -368,10 +374,9 @@ func TestRestartEmitsNoWindowTwice(t *testing.T) {
 		s := startServer(t, "-storage", dir, "-window", "60s", "-live-interval", "200ms")
 		if run == 0 {
 			c := dialWS(t, s.url+"ws")
-			readMsg(t, c, nil)                                        // snapshot
-			if env := readMsg(t, c, nil); env.Type != wire.TypeLive { // events are in
-				t.Fatalf("%s, want a live update", env.Type)
-			}
+			readMsg(t, c, nil) // snapshot
+			// Any message after it means the events are in.
+			readMsg(t, c, nil)
 			c.CloseNow()
 		} else {
 			// Within the same minute the events are late: wait until the
