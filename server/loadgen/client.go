@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -132,6 +133,21 @@ func (c *Client) setDefaults() {
 	}
 	if c.MaxRetries == 0 {
 		c.MaxRetries = 20
+	}
+}
+
+// ServerFlags adds -url and -token, the flags every producer tool shares,
+// to fs. Call the returned function after fs.Parse: it falls back to
+// FLEETPULSE_INGEST_TOKEN (through getenv) when -token was not given.
+func ServerFlags(fs *flag.FlagSet, base, token *string, getenv func(string) string) (afterParse func()) {
+	fs.StringVar(base, "url", "http://localhost:8080", "server `address`; /ingest is added")
+	fs.StringVar(token, "token", "", "ingest bearer `token` (default: env FLEETPULSE_INGEST_TOKEN)")
+	return func() {
+		set := false
+		fs.Visit(func(f *flag.Flag) { set = set || f.Name == "token" })
+		if !set {
+			*token = getenv("FLEETPULSE_INGEST_TOKEN")
+		}
 	}
 }
 

@@ -68,8 +68,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 		fmt.Fprintf(fs.Output(), "Usage: fleetpulse loadgen [flags]\n\nSends synthetic events to a FleetPulse server's /ingest and reports what it accepted.\n\n")
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&c.base, "url", "http://localhost:8080", "server `address`; /ingest is added")
-	fs.StringVar(&c.token, "token", "", "ingest bearer `token` (default: env FLEETPULSE_INGEST_TOKEN)")
+	tokenFromEnv := ServerFlags(fs, &c.base, &c.token, getenv)
 	fs.StringVar(&c.transport, "transport", "http", "http (POST /ingest) or ws (WebSocket /ingest)")
 	fs.IntVar(&c.vehicles, "vehicles", 10_000, "distinct vehicles (LOAD-000001, ...)")
 	fs.Float64Var(&c.rate, "rate", 0, "target events per second, all connections together; 0 is as fast as possible")
@@ -84,11 +83,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("loadgen: unexpected argument %q", fs.Arg(0))
 	}
-	tokenSet := false
-	fs.Visit(func(f *flag.Flag) { tokenSet = tokenSet || f.Name == "token" })
-	if !tokenSet {
-		c.token = getenv("FLEETPULSE_INGEST_TOKEN")
-	}
+	tokenFromEnv()
 	return c, c.validate()
 }
 

@@ -72,8 +72,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 			"vehicle_id,ts,lat,lon,speed_kmh), to a FleetPulse server's /ingest.\n\n")
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&c.base, "url", "http://localhost:8080", "server `address`; /ingest is added")
-	fs.StringVar(&c.token, "token", "", "ingest bearer `token` (default: env FLEETPULSE_INGEST_TOKEN)")
+	tokenFromEnv := loadgen.ServerFlags(fs, &c.base, &c.token, getenv)
 	fs.IntVar(&c.batch, "batch", 1000, "most events per request")
 	fs.Float64Var(&c.speed, "speed", 1, "pace: 1 is as recorded, 10 ten times faster, 0 as fast as possible")
 	fs.BoolVar(&c.shiftToNow, "shift-to-now", false, "shift every ts by the same amount so that the first event is stamped now")
@@ -92,11 +91,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("replay: unexpected argument %q: replay one FILE at a time", fs.Arg(0))
 	}
-	tokenSet := false
-	fs.Visit(func(f *flag.Flag) { tokenSet = tokenSet || f.Name == "token" })
-	if !tokenSet {
-		c.token = getenv("FLEETPULSE_INGEST_TOKEN")
-	}
+	tokenFromEnv()
 	if _, err := loadgen.IngestURL(c.base); err != nil {
 		return c, fmt.Errorf("replay: %w", err)
 	}
