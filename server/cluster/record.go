@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -172,7 +173,11 @@ func DecodeRecord(key, value []byte) (Record, error) {
 		if n <= 0 || len(value) != 2+n {
 			return Record{}, errRecord
 		}
-		return Record{Mark: &Mark{Partition: part, Watermark: wm}}, nil
+		m := &Mark{Partition: part, Watermark: wm}
+		if !bytes.Equal(AppendMark(nil, m), value) {
+			return Record{}, errRecord // not canonical
+		}
+		return Record{Mark: m}, nil
 	case "w":
 		ps, es, ok := strings.Cut(rest, "/")
 		if !ok {
@@ -194,6 +199,11 @@ func DecodeRecord(key, value []byte) (Record, error) {
 			return Record{}, errRecord
 		}
 		p.Partition = part
+		if !bytes.Equal(AppendPartial(nil, p), value) {
+			// Not canonical: one partial has one encoding, so that
+			// equal bytes mean equal partials.
+			return Record{}, errRecord
+		}
 		return Record{Partial: p}, nil
 	}
 	return Record{}, errRecord

@@ -1,0 +1,377 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"fleetpulse/server/stream"
+	"fleetpulse/shared/telemetry"
+)
+
+// ProcessorStats are a processor's running totals, safe to read from any
+// goroutine.
+type ProcessorStats struct {
+	Events    atomic.Int64 // records read
+	Malformed atomic.Int64 // records that are no event
+	Written   atomic.Int64 // records written to the windows topic: partials and marks
+	Commits   atomic.Int64 // checkpoints committed
+	Resets    atomic.Int64 // times the owned partitions were rebuilt from their checkpoints
+	Owned     atomic.Int64 // partitions owned now
+}
+
+// Processor is one member of the processors' consumer group: it windows
+// the partitions it owns and writes their partials, then commits their
+// checkpoints. Create it with NewProcessor and call Run once.
+type Processor struct {
+	o     Options
+	Stats ProcessorStats
+
+	mu    sync.Mutex
+	parts map[int32]*owned
+}
+
+// owned is a partition this instance owns.
+type owned struct {
+	part     *Part
+	lastAdd  time.Time // wall clock of the last accepted event or of the assignment
+	sentMark int64     // the watermark last written in a mark
+	marked   bool
+	commit   Checkpoint // last committed
+}
+
+// NewProcessor returns a processor for o.
+func NewProcessor(o Options) *Processor {
+	o.defaults()
+	o.Log = o.Log.With("instance", o.InstanceID)
+	return &Processor{o: o, parts: map[int32]*owned{}}
+}
+
+// Run consumes until ctx is done, then leaves the group (its partitions go
+// to the other members at once) and returns nil. Open windows are not
+// flushed: their next owner recomputes them.
+func (p *Processor) Run(ctx context.Context) error {
+	o := &p.o
+	opts := o.clientOpts(
+		kgo.ConsumerGroup(o.Group),
+		kgo.ConsumeTopics(o.EventsTopic()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.SessionTimeout(o.SessionTimeout),
+		kgo.HeartbeatInterval(o.SessionTimeout/6),
+		kgo.DefaultProduceTopic(o.WindowsTopic()),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.OnPartitionsAssigned(p.assigned),
+		kgo.OnPartitionsRevoked(p.dropped),
+		kgo.OnPartitionsLost(p.dropped),
+	)
+	var (
+		cl   *kgo.Client
+		sess *kgo.GroupTransactSession
+		err  error
+	)
+	if o.ExactlyOnce {
+		opts = append(opts,
+			kgo.TransactionalID(o.Prefix+"-"+o.InstanceID),
+			kgo.TransactionTimeout(o.TransactionTimeout),
+			kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+			kgo.RequireStableFetchOffsets(),
+		)
+		sess, err = kgo.NewGroupTransactSession(opts...)
+		if err == nil {
+			cl = sess.Client()
+		}
+	} else {
+		cl, err = kgo.NewClient(opts...)
+	}
+	if err != nil {
+		return fmt.Errorf("kafka processor: %w", err)
+	}
+	defer func() {
+		if sess != nil {
+			sess.End(context.Background(), kgo.TryAbort)
+			sess.CloseAllowingRebalance()
+			return
+		}
+		cl.CloseAllowingRebalance()
+	}()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for ctx.Err() == nil {
+		pollCtx, cancel := context.WithTimeout(ctx, fetchMaxWait)
+		var fs kgo.Fetches
+		if sess != nil {
+			fs = sess.PollFetches(pollCtx)
+		} else {
+			fs = cl.PollFetches(pollCtx)
+		}
+		cancel()
+		if fs.IsClientClosed() || ctx.Err() != nil {
+			break
+		}
+		fs.EachError(func(t string, part int32, err error) {
+			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+				o.Log.Warn("kafka fetch failed", "topic", t, "partition", part, "err", err)
+			}
+		})
+		if err := p.step(ctx, cl, sess, fs); err != nil && ctx.Err() == nil {
+			o.Log.Warn("partials not written; recomputing from the checkpoints", "err", err)
+			p.reset(ctx, cl)
+		}
+		if sess != nil {
+			sess.AllowRebalance()
+		} else {
+			cl.AllowRebalance()
+		}
+	}
+	return nil
+}
+
+// step adds the fetched events, writes the partials and marks that result
+// and commits the checkpoints, in one transaction when exactly-once.
+func (p *Processor) step(ctx context.Context, cl *kgo.Client, sess *kgo.GroupTransactSession, fs kgo.Fetches) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	o := &p.o
+	now := o.Now()
+	var e telemetry.Event
+	fs.EachPartition(func(ft kgo.FetchTopicPartition) {
+		op := p.parts[ft.Partition]
+		if op == nil {
+			return
+		}
+		for _, r := range ft.Records {
+			if r.Offset < op.part.Next() {
+				continue // refetched after a reset
+			}
+			p.Stats.Events.Add(1)
+			if err := DecodeEvent(r.Key, r.Value, &e); err != nil {
+				p.Stats.Malformed.Add(1)
+				op.part.Skip(r.Offset)
+				continue
+			}
+			if op.part.Add(r.Offset, &e) == stream.Accepted {
+				op.lastAdd = now
+			}
+		}
+	})
+	var recs []*kgo.Record
+	var commits []int32
+	for _, id := range slices.Sorted(maps.Keys(p.parts)) {
+		op := p.parts[id]
+		if o.IdleTimeout > 0 && now.Sub(op.lastAdd) >= o.IdleTimeout {
+			op.part.AdvanceTo(now.Add(-o.Stream.Lateness).UnixMilli())
+		}
+		for _, w := range op.part.Take() {
+			recs = append(recs, &kgo.Record{Key: PartialKey(id, w.End), Value: AppendPartial(nil, &w)})
+		}
+		if mk := op.part.Mark(); !op.marked || mk.Watermark != op.sentMark {
+			recs = append(recs, &kgo.Record{Key: MarkKey(id), Value: AppendMark(nil, &mk)})
+		}
+		if op.part.Checkpoint() != op.commit {
+			commits = append(commits, id)
+		}
+	}
+	if len(recs) == 0 && len(commits) == 0 {
+		return nil
+	}
+	if sess != nil {
+		if err := sess.Begin(); err != nil {
+			return fmt.Errorf("begin transaction: %w", err)
+		}
+	}
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		if sess != nil {
+			sess.End(ctx, kgo.TryAbort)
+		}
+		return fmt.Errorf("write partials: %w", err)
+	}
+	p.Stats.Written.Add(int64(len(recs)))
+	cps := map[int32]Checkpoint{}
+	for _, id := range commits {
+		cps[id] = p.parts[id].part.Checkpoint()
+	}
+	if sess != nil {
+		// The session commits the offsets it consumed; the checkpoints
+		// replace them, in the same transaction as the partials.
+		tctx := kgo.PreTxnCommitFnContext(ctx, func(req *kmsg.TxnOffsetCommitRequest) error {
+			for i := range req.Topics {
+				t := &req.Topics[i]
+				if t.Topic != o.EventsTopic() {
+					continue
+				}
+				for j := range t.Partitions {
+					pt := &t.Partitions[j]
+					if op := p.parts[pt.Partition]; op != nil {
+						cp := op.part.Checkpoint()
+						meta := cp.Metadata()
+						pt.Offset, pt.Metadata, pt.LeaderEpoch = cp.Offset, &meta, -1
+						cps[pt.Partition] = cp
+					}
+				}
+			}
+			return nil
+		})
+		committed, err := sess.End(tctx, kgo.TryCommit)
+		if err != nil {
+			return fmt.Errorf("end transaction: %w", err)
+		}
+		if !committed {
+			return errors.New("transaction aborted")
+		}
+	} else if len(cps) > 0 {
+		if err := p.commit(ctx, cl, cps); err != nil {
+			// The partials are written: a later commit covers them,
+			// and a new owner would only write them again.
+			o.Log.Warn("checkpoint commit failed", "err", err)
+			p.markSent(recs)
+			return nil
+		}
+	}
+	p.markSent(recs)
+	for id, cp := range cps {
+		if op := p.parts[id]; op != nil {
+			op.commit = cp
+		}
+	}
+	p.Stats.Commits.Add(int64(len(cps)))
+	return nil
+}
+
+func (p *Processor) markSent(recs []*kgo.Record) {
+	for _, r := range recs {
+		if rec, err := DecodeRecord(r.Key, r.Value); err == nil && rec.Mark != nil {
+			if op := p.parts[rec.Mark.Partition]; op != nil {
+				op.sentMark, op.marked = rec.Mark.Watermark, true
+			}
+		}
+	}
+}
+
+// commit commits checkpoints with their metadata as this group member.
+func (p *Processor) commit(ctx context.Context, cl *kgo.Client, cps map[int32]Checkpoint) error {
+	topic := p.o.EventsTopic()
+	offs := map[string]map[int32]kgo.EpochOffset{topic: {}}
+	for id, cp := range cps {
+		offs[topic][id] = kgo.EpochOffset{Epoch: -1, Offset: cp.Offset}
+	}
+	cctx := kgo.PreCommitFnContext(ctx, func(req *kmsg.OffsetCommitRequest) error {
+		for i := range req.Topics {
+			for j := range req.Topics[i].Partitions {
+				pt := &req.Topics[i].Partitions[j]
+				if cp, ok := cps[pt.Partition]; ok && req.Topics[i].Topic == topic {
+					meta := cp.Metadata()
+					pt.Metadata = &meta
+				}
+			}
+		}
+		return nil
+	})
+	var cerr error
+	cl.CommitOffsetsSync(cctx, offs, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+		if err != nil {
+			cerr = err
+			return
+		}
+		for _, t := range resp.Topics {
+			for _, pt := range t.Partitions {
+				if err := kerr.ErrorForCode(pt.ErrorCode); err != nil && cerr == nil {
+					cerr = err
+				}
+			}
+		}
+	})
+	return cerr
+}
+
+// assigned builds the state of newly owned partitions from their
+// checkpoints; the client then fetches from the committed offsets.
+func (p *Processor) assigned(ctx context.Context, cl *kgo.Client, assigned map[string][]int32) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ids := assigned[p.o.EventsTopic()]
+	if err := p.load(ctx, cl, ids); err != nil {
+		p.o.Log.Error("load checkpoints", "err", err)
+	}
+	p.Stats.Owned.Store(int64(len(p.parts)))
+}
+
+func (p *Processor) dropped(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, id := range lost[p.o.EventsTopic()] {
+		delete(p.parts, id)
+	}
+	p.Stats.Owned.Store(int64(len(p.parts)))
+}
+
+// load (re)builds the given partitions from their committed checkpoints and
+// returns where to fetch from.
+func (p *Processor) load(ctx context.Context, cl *kgo.Client, ids []int32) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	resps, err := kadm.NewClient(cl).FetchOffsets(ctx, p.o.Group)
+	if err != nil {
+		return err
+	}
+	now := p.o.Now()
+	for _, id := range ids {
+		at, meta := int64(-1), ""
+		if r, ok := resps.Lookup(p.o.EventsTopic(), id); ok && r.Err == nil {
+			at, meta = r.At, r.Metadata
+		}
+		from, err := ParseCheckpoint(at, meta)
+		p.o.Log.Debug("partition assigned", "partition", id, "offset", from.Offset, "metadata", meta)
+		if err != nil {
+			p.o.Log.Warn("checkpoint unreadable; recomputing the partition from its committed offset", "partition", id, "err", err)
+		}
+		part, err := NewPart(id, p.o.Stream, from)
+		if err != nil {
+			return err
+		}
+		p.parts[id] = &owned{part: part, lastAdd: now, commit: from}
+	}
+	return nil
+}
+
+// reset rebuilds every owned partition from its checkpoint after a failed
+// write, and rewinds the fetches to match.
+func (p *Processor) reset(ctx context.Context, cl *kgo.Client) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.Stats.Resets.Add(1)
+	ids := slices.Collect(maps.Keys(p.parts))
+	if err := p.load(ctx, cl, ids); err != nil {
+		p.o.Log.Error("load checkpoints", "err", err)
+		return
+	}
+	offs := map[string]map[int32]kgo.EpochOffset{p.o.EventsTopic(): {}}
+	for _, id := range ids {
+		offs[p.o.EventsTopic()][id] = kgo.EpochOffset{Epoch: -1, Offset: p.parts[id].part.Next()}
+	}
+	cl.SetOffsets(offs)
+}
+
+// Next returns, for each owned partition, the offset after the last record
+// processed.
+func (p *Processor) Next() map[int32]int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make(map[int32]int64, len(p.parts))
+	for id, op := range p.parts {
+		out[id] = op.part.Next()
+	}
+	return out
+}
