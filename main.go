@@ -81,6 +81,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	log := newLogger(stderr)
+	node, err := newClusterNode(ctx, cfg, log) // nil without -kafka
+	if err != nil {
+		return err
+	}
+	defer node.Close()
 
 	store, err := storage.Open(cfg.storage, storage.Options{
 		Retention: cfg.retention, MaxHistoryBytes: int64(cfg.historyMax), BOM: cfg.csvBOM, Log: log,
@@ -116,6 +121,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	events := make(chan telemetry.Batch, 64)
 	producers := ingest.New(events, ingest.Options{
 		Tokens: tokens, MaxBody: int64(cfg.maxBody), MaxFuture: cfg.maxFuture, MaxAge: cfg.maxAge, Log: log,
+		Sink: node.Sink(),
 	})
 	subs := hub.New(hub.Options{
 		OriginPatterns: cfg.origins, Log: log,
@@ -174,7 +180,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer close(simDone)
 		return fleet.Run(produce, cfg.rate, time.Now, events)
 	})
-	g.Go(func() error { return stage.Run(gctx, events, windows) })
+	g.Go(func() error {
+		if node != nil {
+			return node.Run(gctx, events, windows, store.Through())
+		}
+		return stage.Run(gctx, events, windows)
+	})
 	g.Go(func() error {
 		defer close(drained)
 		return deliver(windows, live, v, subs, store, met, log)

@@ -301,6 +301,7 @@ func (p *Processor) assigned(ctx context.Context, cl *kgo.Client, assigned map[s
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	ids := assigned[p.o.EventsTopic()]
+	p.o.Log.Info("partitions assigned", "partitions", ids)
 	if err := p.load(ctx, cl, ids); err != nil {
 		p.o.Log.Error("load checkpoints", "err", err)
 	}
@@ -310,7 +311,9 @@ func (p *Processor) assigned(ctx context.Context, cl *kgo.Client, assigned map[s
 func (p *Processor) dropped(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, id := range lost[p.o.EventsTopic()] {
+	ids := lost[p.o.EventsTopic()]
+	p.o.Log.Info("partitions released", "partitions", ids)
+	for _, id := range ids {
 		delete(p.parts, id)
 	}
 	p.Stats.Owned.Store(int64(len(p.parts)))
