@@ -299,3 +299,51 @@ func TestClusterProcessesKill9(t *testing.T) {
 		t.Errorf("serving node's /data/history differs from one process's:\nwant %s\ngot  %s", want, got)
 	}
 }
+
+func TestClusterFlags(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"roles without kafka", []string{"-roles", "process"}, nil, "-roles needs -kafka"},
+		{"exactly-once without kafka", []string{"-exactly-once"}, nil, "-exactly-once needs -kafka"},
+		{"unknown role", []string{"-kafka", "127.0.0.1:1", "-roles", "ingest,cook"}, nil, `unknown role "cook"`},
+		{"no role", []string{"-kafka", "127.0.0.1:1", "-roles", ","}, nil, "at least one"},
+		{"broker without port", []string{"-kafka", "localhost"}, nil, "want host:port"},
+		{"roles from env", nil, map[string]string{"FLEETPULSE_ROLES": "process"}, "-roles needs -kafka"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := parseConfig(tc.args, func(k string) string { return tc.env[k] }, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("parseConfig(%v) = %v, want an error mentioning %q", tc.args, err, tc.want)
+			}
+		})
+	}
+	t.Run("defaults", func(t *testing.T) {
+		t.Parallel()
+		c, err := parseConfig(nil, func(string) string { return "" }, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(c.kafka) != 0 || c.roles != allRoles || c.kafkaPrefix != "fleetpulse" || c.group != "fleetpulse" || c.exactlyOnce {
+			t.Fatalf("defaults: %+v", c)
+		}
+	})
+	t.Run("processor node", func(t *testing.T) {
+		t.Parallel()
+		c, err := parseConfig([]string{"-kafka", "k1:9092, k2:9092", "-roles", "process", "-exactly-once", "-group", "g2"}, func(string) string { return "" }, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(c.kafka, []string{"k1:9092", "k2:9092"}) || c.roles != (roles{process: true}) || !c.exactlyOnce || c.group != "g2" {
+			t.Fatalf("parsed %+v", c)
+		}
+		if c.vehicles != 0 {
+			t.Fatalf("a node without the ingest role simulates %d vehicles", c.vehicles)
+		}
+	})
+}

@@ -253,10 +253,10 @@ func (in *Ingest) send(ctx context.Context, res *result) error {
 	if in.closing {
 		return errClosing
 	}
-	b := res.batch
 	if in.opt.Sink != nil {
 		return in.sink(ctx, res)
 	}
+	b := res.batch
 	b.Rejected = int64(res.rejected) + in.pending.Swap(0)
 	if len(b.Events) == 0 {
 		// Only a count to deliver: never wait for it.
