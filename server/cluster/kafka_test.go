@@ -290,7 +290,7 @@ func readOpts(o Options) []kgo.Opt {
 	return opts
 }
 
-func newClient(t *testing.T, o Options, opts ...kgo.Opt) *kgo.Client {
+func newClient(t testing.TB, o Options, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
 	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(o.Brokers...), kgo.FetchMaxWait(fetchMaxWait)}, opts...)...)
 	if err != nil {
