@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"fleetpulse/server/cluster"
+	"fleetpulse/server/stream"
 	"fleetpulse/shared/telemetry"
 )
 
@@ -21,18 +24,21 @@ type clusterNode struct {
 	opts cluster.Options
 	prod *cluster.Producer
 	proc *cluster.Processor
+	srv  *cluster.Server
 	log  *slog.Logger
 }
 
-// newClusterNode creates the topics that are missing and the producer of an
-// ingest node; it returns nil without -kafka.
-func newClusterNode(ctx context.Context, cfg config, log *slog.Logger) (*clusterNode, error) {
+// newClusterNode creates the topics that are missing and the parts of this
+// instance's roles; it returns nil without -kafka. Its roles add to stats
+// what the window stage would; a serving node delivers the windows ending
+// after through.
+func newClusterNode(ctx context.Context, cfg config, log *slog.Logger, stats *stream.Stats, through time.Time) (*clusterNode, error) {
 	if len(cfg.kafka) == 0 {
 		return nil, nil
 	}
 	n := &clusterNode{cfg: cfg, log: log, opts: cluster.Options{
 		Brokers: cfg.kafka, Prefix: cfg.kafkaPrefix, Group: cfg.group, ExactlyOnce: cfg.exactlyOnce,
-		Stream: cfg.streamConfig(), IdleTimeout: cfg.idleTimeout, Log: log,
+		Stream: cfg.streamConfig(), IdleTimeout: cfg.idleTimeout, Stats: stats, Log: log,
 	}}
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -49,6 +55,13 @@ func newClusterNode(ctx context.Context, cfg config, log *slog.Logger) (*cluster
 	if cfg.roles.process {
 		n.proc = cluster.NewProcessor(n.opts)
 	}
+	if cfg.roles.serve {
+		from := int64(math.MinInt64)
+		if !through.IsZero() {
+			from = through.UnixMilli()
+		}
+		n.srv = cluster.NewServer(n.opts, from)
+	}
 	log.Info("kafka", "brokers", cfg.kafka, "roles", cfg.roles.String(), "exactly_once", cfg.exactlyOnce,
 		"events", n.opts.EventsTopic(), "windows", n.opts.WindowsTopic(), "group", cfg.group)
 	return n, nil
@@ -61,6 +74,30 @@ func (n *clusterNode) Sink() func(context.Context, telemetry.Batch) error {
 		return nil
 	}
 	return n.prod.Produce
+}
+
+// Register adds the Kafka roles' metrics to reg.
+func (n *clusterNode) Register(reg *prometheus.Registry) {
+	if n == nil {
+		return
+	}
+	counter := func(name, help string, v *atomic.Int64) {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
+			func() float64 { return float64(v.Load()) }))
+	}
+	if p := n.proc; p != nil {
+		counter("fleetpulse_kafka_events_read_total", "Records of the events topic a processor read, replays included.", &p.Stats.Events)
+		counter("fleetpulse_kafka_events_malformed_total", "Records of the events topic that hold no valid event, skipped.", &p.Stats.Malformed)
+		counter("fleetpulse_kafka_windows_written_total", "Records (partial windows and watermark marks) written to the windows topic.", &p.Stats.Written)
+		counter("fleetpulse_kafka_checkpoints_total", "Partition checkpoints committed.", &p.Stats.Commits)
+		counter("fleetpulse_kafka_resets_total", "Times a failed write made the processor recompute its partitions from their checkpoints.", &p.Stats.Resets)
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fleetpulse_kafka_partitions_owned", Help: "Partitions of the events topic this processor owns."},
+			func() float64 { return float64(p.Stats.Owned.Load()) }))
+	}
+	if s := n.srv; s != nil {
+		counter("fleetpulse_kafka_windows_read_total", "Records of the windows topic a serving node read.", &s.Stats.Records)
+		counter("fleetpulse_kafka_windows_malformed_total", "Records of the windows topic that are no partial or mark, skipped.", &s.Stats.Malformed)
+	}
 }
 
 // Close closes the producer.
@@ -76,7 +113,7 @@ func (n *clusterNode) Close() {
 // after through to windows, which Run closes. Open windows are not
 // flushed on shutdown: the processors that remain, or the next to start,
 // own them.
-func (n *clusterNode) Run(ctx context.Context, events <-chan telemetry.Batch, windows chan<- telemetry.Window, through time.Time) error {
+func (n *clusterNode) Run(ctx context.Context, events <-chan telemetry.Batch, windows chan<- telemetry.Window) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	g, gctx := errgroup.WithContext(ctx)
@@ -105,12 +142,8 @@ func (n *clusterNode) Run(ctx context.Context, events <-chan telemetry.Batch, wi
 	if n.proc != nil {
 		g.Go(func() error { return n.proc.Run(gctx) })
 	}
-	if n.cfg.roles.serve {
-		from := int64(math.MinInt64)
-		if !through.IsZero() {
-			from = through.UnixMilli()
-		}
-		g.Go(func() error { return cluster.NewServer(n.opts, from).Run(gctx, windows) })
+	if n.srv != nil {
+		g.Go(func() error { return n.srv.Run(gctx, windows) })
 	} else {
 		close(windows)
 	}

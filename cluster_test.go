@@ -241,7 +241,7 @@ func TestClusterProcessesKill9(t *testing.T) {
 		return p, url
 	}
 	p1, _ := start("process")
-	p2, _ := start("process")
+	p2, p2URL := start("process")
 	_, serveURL := start("ingest,serve")
 	// Both processors own partitions before any event arrives.
 	assigned := func(l string) bool {
@@ -269,6 +269,9 @@ func TestClusterProcessesKill9(t *testing.T) {
 		t.Errorf("the survivor took its partitions over %v after the kill; want within session timeout (6s) + 1s", took)
 	}
 	t.Logf("the survivor took over %v after the kill", took.Round(time.Millisecond))
+	if _, m := getBody(t, p2URL+"metrics"); !bytes.Contains(m, []byte("\nfleetpulse_kafka_partitions_owned 12\n")) {
+		t.Errorf("the survivor's /metrics does not say it owns all 12 partitions:\n%s", m)
+	}
 
 	// The reference: one process, the same events.
 	ref := startServer(t, "-window", "5s", "-lateness", "1s", "-idle-timeout", "4s", "-vehicles", "0", "-ingest-token", token)

@@ -81,11 +81,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	log := newLogger(stderr)
-	node, err := newClusterNode(ctx, cfg, log) // nil without -kafka
-	if err != nil {
-		return err
-	}
-	defer node.Close()
 
 	store, err := storage.Open(cfg.storage, storage.Options{
 		Retention: cfg.retention, MaxHistoryBytes: int64(cfg.historyMax), BOM: cfg.csvBOM, Log: log,
@@ -110,6 +105,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	var stats stream.Stats
 	stage := stream.NewStage(proc, cfg.lateness, cfg.idleTimeout, time.Now, &stats)
+	node, err := newClusterNode(ctx, cfg, log, &stats, store.Through()) // nil without -kafka
+	if err != nil {
+		return err
+	}
+	defer node.Close()
 	fleet := sim.New(cfg.vehicles, cfg.seed)
 	if err := fleet.SetFaults(cfg.simFaults); err != nil {
 		return fmt.Errorf("-sim-faults: %w", err)
@@ -134,6 +134,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	dashboard := ui.Handler(buildVersion())
 	dashboard.Resources = newEmbeddedWeb(web)
 	met := newMetrics(&stats, subs, producers, fleet.MalformedTotal, func() int { return len(events) }, store.LastGoodWrite)
+	node.Register(met.reg)
 	// Ready from the start: the listener opens below, and the shutdown
 	// path, which may run at once, only ever sets it false.
 	var ready atomic.Bool
@@ -182,7 +183,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	})
 	g.Go(func() error {
 		if node != nil {
-			return node.Run(gctx, events, windows, store.Through())
+			return node.Run(gctx, events, windows)
 		}
 		return stage.Run(gctx, events, windows)
 	})

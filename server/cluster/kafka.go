@@ -47,6 +47,10 @@ type Options struct {
 	// id. Defaults to a random id: fencing a dead instance's transactions
 	// comes from the group generation (KIP-447), not from reusing its id.
 	InstanceID string
+	// Stats, when set, get what the window stage would count: events
+	// accepted, late and duplicate from processors; windows closed and the
+	// fleet watermark from serving nodes.
+	Stats *stream.Stats
 	// Now is the clock for the idle rule. Defaults to time.Now.
 	Now func() time.Time
 	// Log gets what each role does about failures.
@@ -81,6 +85,9 @@ func (o *Options) defaults() {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
+	if o.Stats == nil {
+		o.Stats = new(stream.Stats)
+	}
 }
 
 // EventsTopic is <prefix>.events.
@@ -99,6 +106,7 @@ func (o *Options) clientOpts(extra ...kgo.Opt) []kgo.Opt {
 		kgo.ClientID(o.Prefix + "-" + o.InstanceID),
 		kgo.FetchMaxWait(fetchMaxWait),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.RecordDeliveryTimeout(recordTimeout),
 	}
 	return append(append(opts, extra...), o.ClientOpts...)
 }
@@ -166,7 +174,34 @@ func (p *Producer) Produce(ctx context.Context, b telemetry.Batch) error {
 		e := &b.Events[i]
 		recs[i] = &kgo.Record{Key: []byte(e.VehicleID), Value: AppendEvent(make([]byte, 0, eventSize), e)}
 	}
-	return p.cl.ProduceSync(ctx, recs...).FirstErr()
+	return produce(ctx, p.cl, recs)
+}
+
+// recordTimeout bounds how long a record may wait for its acknowledgement
+// before it fails: a broker that is gone fails the write rather than
+// holding it for ever.
+const recordTimeout = 30 * time.Second
+
+// produce writes recs and waits until every one is acknowledged, one
+// fails, or ctx is done. Unlike kgo's ProduceSync it stops waiting when ctx
+// is done, even for records already buffered.
+func produce(ctx context.Context, cl *kgo.Client, recs []*kgo.Record) error {
+	errs := make(chan error, len(recs)) // room for every promise: none blocks
+	for _, r := range recs {
+		cl.Produce(ctx, r, func(_ *kgo.Record, err error) { errs <- err })
+	}
+	var first error
+	for range recs {
+		select {
+		case err := <-errs:
+			if err != nil && first == nil {
+				first = err
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return first
 }
 
 // Close flushes nothing more and closes the client.

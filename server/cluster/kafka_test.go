@@ -165,7 +165,7 @@ func testFailover(t *testing.T, eos, moves bool) {
 	stopMoving := make(chan struct{})
 	if moves {
 		moving.Go(func() {
-			tick := time.NewTicker(100 * time.Millisecond)
+			tick := time.NewTicker(500 * time.Millisecond)
 			defer tick.Stop()
 			for {
 				select {

@@ -39,11 +39,15 @@ type Processor struct {
 
 	mu    sync.Mutex
 	parts map[int32]*owned
+	// unloaded are owned partitions whose checkpoints could not be read
+	// yet: their records are skipped until step loads them and rewinds.
+	unloaded map[int32]bool
 }
 
 // owned is a partition this instance owns.
 type owned struct {
 	part     *Part
+	hw       int64     // high watermark of the last fetch; -1 before one
 	lastAdd  time.Time // wall clock of the last accepted event or of the assignment
 	sentMark int64     // the watermark last written in a mark
 	marked   bool
@@ -54,7 +58,7 @@ type owned struct {
 func NewProcessor(o Options) *Processor {
 	o.defaults()
 	o.Log = o.Log.With("instance", o.InstanceID)
-	return &Processor{o: o, parts: map[int32]*owned{}}
+	return &Processor{o: o, parts: map[int32]*owned{}, unloaded: map[int32]bool{}}
 }
 
 // Run consumes until ctx is done, then leaves the group (its partitions go
@@ -99,15 +103,19 @@ func (p *Processor) Run(ctx context.Context) error {
 		return fmt.Errorf("kafka processor: %w", err)
 	}
 	defer func() {
+		// Leave the group so that the others take over at once, but
+		// not for longer than a broker that is gone would hold us.
+		cctx, cancel := context.WithTimeout(context.Background(), closeWait)
+		defer cancel()
 		if sess != nil {
-			sess.End(context.Background(), kgo.TryAbort)
-			sess.CloseAllowingRebalance()
-			return
+			sess.End(cctx, kgo.TryAbort)
+			sess.AllowRebalance()
+		} else {
+			cl.AllowRebalance()
 		}
-		cl.CloseAllowingRebalance()
+		cl.LeaveGroupContext(cctx)
+		cl.Close()
 	}()
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
 	for ctx.Err() == nil {
 		pollCtx, cancel := context.WithTimeout(ctx, fetchMaxWait)
 		var fs kgo.Fetches
@@ -138,12 +146,22 @@ func (p *Processor) Run(ctx context.Context) error {
 	return nil
 }
 
+// closeWait bounds leaving the group and aborting a transaction on
+// shutdown, so that SIGTERM ends the process within 10 s.
+const closeWait = 3 * time.Second
+
+// loadWait bounds reading the checkpoints of newly owned partitions.
+const loadWait = 10 * time.Second
+
 // step adds the fetched events, writes the partials and marks that result
 // and commits the checkpoints, in one transaction when exactly-once.
 func (p *Processor) step(ctx context.Context, cl *kgo.Client, sess *kgo.GroupTransactSession, fs kgo.Fetches) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	o := &p.o
+	if len(p.unloaded) > 0 {
+		p.retryLoad(ctx, cl)
+	}
 	now := o.Now()
 	var e telemetry.Event
 	fs.EachPartition(func(ft kgo.FetchTopicPartition) {
@@ -151,6 +169,15 @@ func (p *Processor) step(ctx context.Context, cl *kgo.Client, sess *kgo.GroupTra
 		if op == nil {
 			return
 		}
+		op.hw = ft.HighWatermark
+		var acc, late, dup, many int64
+		defer func() {
+			st := p.o.Stats
+			st.Accepted.Add(acc)
+			st.Late.Add(late)
+			st.Duplicate.Add(dup)
+			st.TooManyVehicles.Add(many)
+		}()
 		for _, r := range ft.Records {
 			if r.Offset < op.part.Next() {
 				continue // refetched after a reset
@@ -161,8 +188,16 @@ func (p *Processor) step(ctx context.Context, cl *kgo.Client, sess *kgo.GroupTra
 				op.part.Skip(r.Offset)
 				continue
 			}
-			if op.part.Add(r.Offset, &e) == stream.Accepted {
+			switch op.part.Add(r.Offset, &e) {
+			case stream.Accepted:
 				op.lastAdd = now
+				acc++
+			case stream.Late:
+				late++
+			case stream.Duplicate:
+				dup++
+			case stream.TooManyVehicles:
+				many++
 			}
 		}
 	})
@@ -170,7 +205,10 @@ func (p *Processor) step(ctx context.Context, cl *kgo.Client, sess *kgo.GroupTra
 	var commits []int32
 	for _, id := range slices.Sorted(maps.Keys(p.parts)) {
 		op := p.parts[id]
-		if o.IdleTimeout > 0 && now.Sub(op.lastAdd) >= o.IdleTimeout {
+		// The idle rule is for silent partitions, not for one whose
+		// backlog is still being read.
+		caughtUp := op.hw < 0 || op.part.Next() >= op.hw
+		if o.IdleTimeout > 0 && caughtUp && now.Sub(op.lastAdd) >= o.IdleTimeout {
 			op.part.AdvanceTo(now.Add(-o.Stream.Lateness).UnixMilli())
 		}
 		for _, w := range op.part.Take() {
@@ -191,7 +229,7 @@ func (p *Processor) step(ctx context.Context, cl *kgo.Client, sess *kgo.GroupTra
 			return fmt.Errorf("begin transaction: %w", err)
 		}
 	}
-	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+	if err := produce(ctx, cl, recs); err != nil {
 		if sess != nil {
 			sess.End(ctx, kgo.TryAbort)
 		}
@@ -303,9 +341,33 @@ func (p *Processor) assigned(ctx context.Context, cl *kgo.Client, assigned map[s
 	ids := assigned[p.o.EventsTopic()]
 	p.o.Log.Info("partitions assigned", "partitions", ids)
 	if err := p.load(ctx, cl, ids); err != nil {
-		p.o.Log.Error("load checkpoints", "err", err)
+		// Not from offset 0 with no checkpoint: that would write
+		// partials of windows whose earlier events are gone.
+		p.o.Log.Warn("checkpoints not readable yet; retrying", "partitions", ids, "err", err)
+		for _, id := range ids {
+			p.unloaded[id] = true
+		}
 	}
-	p.Stats.Owned.Store(int64(len(p.parts)))
+	p.Stats.Owned.Store(int64(len(p.parts) + len(p.unloaded)))
+}
+
+// retryLoad loads the partitions whose checkpoints could not be read, and
+// rewinds their fetches to the checkpoints.
+func (p *Processor) retryLoad(ctx context.Context, cl *kgo.Client) {
+	ids := slices.Collect(maps.Keys(p.unloaded))
+	if err := p.load(ctx, cl, ids); err != nil {
+		p.o.Log.Warn("checkpoints not readable yet; retrying", "partitions", ids, "err", err)
+		return
+	}
+	p.rewind(cl, ids)
+}
+
+func (p *Processor) rewind(cl *kgo.Client, ids []int32) {
+	offs := map[string]map[int32]kgo.EpochOffset{p.o.EventsTopic(): {}}
+	for _, id := range ids {
+		offs[p.o.EventsTopic()][id] = kgo.EpochOffset{Epoch: -1, Offset: p.parts[id].part.Next()}
+	}
+	cl.SetOffsets(offs)
 }
 
 func (p *Processor) dropped(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
@@ -315,17 +377,23 @@ func (p *Processor) dropped(_ context.Context, _ *kgo.Client, lost map[string][]
 	p.o.Log.Info("partitions released", "partitions", ids)
 	for _, id := range ids {
 		delete(p.parts, id)
+		delete(p.unloaded, id)
 	}
-	p.Stats.Owned.Store(int64(len(p.parts)))
+	p.Stats.Owned.Store(int64(len(p.parts) + len(p.unloaded)))
 }
 
-// load (re)builds the given partitions from their committed checkpoints and
-// returns where to fetch from.
+// load (re)builds the given partitions from their committed checkpoints;
+// on an error it changes nothing.
 func (p *Processor) load(ctx context.Context, cl *kgo.Client, ids []int32) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	resps, err := kadm.NewClient(cl).FetchOffsets(ctx, p.o.Group)
+	lctx, cancel := context.WithTimeout(ctx, loadWait)
+	defer cancel()
+	resps, err := kadm.NewClient(cl).FetchOffsets(lctx, p.o.Group)
+	if err == nil {
+		err = resps.Error()
+	}
 	if err != nil {
 		return err
 	}
@@ -344,7 +412,8 @@ func (p *Processor) load(ctx context.Context, cl *kgo.Client, ids []int32) error
 		if err != nil {
 			return err
 		}
-		p.parts[id] = &owned{part: part, lastAdd: now, commit: from}
+		p.parts[id] = &owned{part: part, hw: -1, lastAdd: now, commit: from}
+		delete(p.unloaded, id)
 	}
 	return nil
 }
@@ -357,14 +426,14 @@ func (p *Processor) reset(ctx context.Context, cl *kgo.Client) {
 	p.Stats.Resets.Add(1)
 	ids := slices.Collect(maps.Keys(p.parts))
 	if err := p.load(ctx, cl, ids); err != nil {
-		p.o.Log.Error("load checkpoints", "err", err)
+		p.o.Log.Warn("checkpoints not readable yet; retrying", "partitions", ids, "err", err)
+		for _, id := range ids {
+			delete(p.parts, id)
+			p.unloaded[id] = true
+		}
 		return
 	}
-	offs := map[string]map[int32]kgo.EpochOffset{p.o.EventsTopic(): {}}
-	for _, id := range ids {
-		offs[p.o.EventsTopic()][id] = kgo.EpochOffset{Epoch: -1, Offset: p.parts[id].part.Next()}
-	}
-	cl.SetOffsets(offs)
+	p.rewind(cl, ids)
 }
 
 // Next returns, for each owned partition, the offset after the last record

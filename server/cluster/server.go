@@ -17,14 +17,11 @@ import (
 // lag: at one window a second, more than a day.
 const maxOpenWindows = 100_000
 
-// ServerStats are a serving node's running totals, safe to read from any
-// goroutine.
+// ServerStats are a serving node's running totals beyond Options.Stats,
+// safe to read from any goroutine.
 type ServerStats struct {
 	Records   atomic.Int64 // records of the windows topic read
 	Malformed atomic.Int64 // records that are neither partial nor mark
-	Windows   atomic.Int64 // final windows sent on
-	// WatermarkMS is the fleet watermark, Unix ms; 0 before there is one.
-	WatermarkMS atomic.Int64
 }
 
 // Server is a serving node's reader of the windows topic. Create it with
@@ -101,12 +98,12 @@ func (s *Server) Run(ctx context.Context, out chan<- telemetry.Window) error {
 			}
 		})
 		if wm, ok := m.Watermark(); ok {
-			s.Stats.WatermarkMS.Store(wm)
+			o.Stats.WatermarkMS.Store(wm)
 		}
 		for _, w := range m.Ready() {
 			select {
 			case out <- w:
-				s.Stats.Windows.Add(1)
+				o.Stats.WindowsClosed.Add(1)
 			case <-ctx.Done():
 				return nil
 			}
