@@ -51,7 +51,8 @@ func optInt(v int64, ok bool) string {
 }
 
 // ParseCheckpoint reads a committed offset and its metadata. An offset
-// below 0 means nothing was committed: start from the beginning.
+// below 0 means nothing was committed: start from the beginning. On an
+// error it returns the bare offset, with no watermarks.
 func ParseCheckpoint(offset int64, meta string) (Checkpoint, error) {
 	c := Checkpoint{Offset: max(offset, 0)}
 	if offset < 0 || meta == "" {
@@ -61,13 +62,12 @@ func ParseCheckpoint(offset int64, meta string) (Checkpoint, error) {
 	if len(f) != 3 || f[0] != "fleetpulse/1" {
 		return c, fmt.Errorf("commit metadata %q: not a fleetpulse checkpoint", meta)
 	}
-	var err error
-	if c.Watermark, c.HasWM, err = parseOpt(f[1]); err != nil {
+	wm, hasWM, err1 := parseOpt(f[1])
+	closed, hasClosed, err2 := parseOpt(f[2])
+	if err := errors.Join(err1, err2); err != nil {
 		return c, err
 	}
-	if c.Closed, c.HasClosed, err = parseOpt(f[2]); err != nil {
-		return c, err
-	}
+	c.Watermark, c.HasWM, c.Closed, c.HasClosed = wm, hasWM, closed, hasClosed
 	return c, nil
 }
 

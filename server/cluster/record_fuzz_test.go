@@ -64,3 +64,38 @@ func FuzzDecodeRecord(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseCheckpoint: commit metadata read back from the broker parses or
+// fails cleanly, and a parsed checkpoint writes the same metadata back.
+func FuzzParseCheckpoint(f *testing.F) {
+	f.Add(int64(42), Checkpoint{Offset: 42, Watermark: 1795754400000, HasWM: true, Closed: 1795754405000, HasClosed: true}.Metadata())
+	f.Add(int64(0), Checkpoint{}.Metadata())
+	f.Add(int64(-1), "")
+	f.Add(int64(7), "fleetpulse/1 x -")
+	f.Fuzz(func(t *testing.T, offset int64, meta string) {
+		c, err := ParseCheckpoint(offset, meta)
+		if c.Offset < 0 {
+			t.Fatalf("negative offset %d", c.Offset)
+		}
+		if err != nil || offset < 0 || meta == "" {
+			return
+		}
+		again, err := ParseCheckpoint(offset, c.Metadata())
+		if err != nil || again != c {
+			t.Fatalf("round trip: %+v -> %q -> %+v, %v", c, c.Metadata(), again, err)
+		}
+	})
+}
+
+func TestParseCheckpointRejectsForeignMetadata(t *testing.T) {
+	t.Parallel()
+	for _, meta := range []string{"written by another tool", "fleetpulse/1 12", "fleetpulse/1 12 x", "fleetpulse/2 1 2"} {
+		c, err := ParseCheckpoint(9, meta)
+		if err == nil {
+			t.Errorf("%q: parsed as %+v", meta, c)
+		}
+		if c != (Checkpoint{Offset: 9}) {
+			t.Errorf("%q: got %+v, want the bare offset", meta, c)
+		}
+	}
+}
