@@ -40,6 +40,13 @@ type config struct {
 	historyMax  byteSize
 	liveEvery   time.Duration
 	wal         string
+
+	// Scale-out over Kafka (see cluster.go).
+	kafka       []string
+	kafkaPrefix string
+	group       string
+	roles       roles
+	exactlyOnce bool
 }
 
 // byteSize is a size in bytes given as 1048576, 512KiB or 8MiB.
@@ -104,6 +111,15 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	c.maxBody = 8 << 20
 	fs.Var(&c.maxBody, "max-body", "largest /ingest body or WebSocket message: bytes, KiB or MiB")
 
+	// Scale-out over Kafka.
+	var kafka string
+	fs.StringVar(&kafka, "kafka", "", "Kafka `brokers`, comma-separated host:port; empty runs everything in one process with no broker")
+	fs.StringVar(&c.kafkaPrefix, "kafka-prefix", "fleetpulse", "topic `prefix`: <prefix>.events and <prefix>.windows")
+	fs.StringVar(&c.group, "group", "fleetpulse", "consumer `group` of the processor instances")
+	c.roles = allRoles
+	fs.Var(&c.roles, "roles", "which parts this instance runs: any of ingest,process,serve (with -kafka)")
+	fs.BoolVar(&c.exactlyOnce, "exactly-once", false, "write windows and checkpoints in Kafka transactions instead of at-least-once with idempotent sinks")
+
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -132,6 +148,15 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	if c.idleTimeout == 0 {
 		c.idleTimeout = 2 * c.window
+	}
+	for b := range strings.SplitSeq(kafka, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			c.kafka = append(c.kafka, b)
+		}
+	}
+	if len(c.kafka) > 0 && !c.roles.ingest {
+		// The simulator is a producer: it runs where ingest does.
+		c.vehicles = 0
 	}
 	for o := range strings.SplitSeq(origins, ",") {
 		if o = strings.TrimSpace(o); o != "" {
@@ -175,6 +200,55 @@ func (c config) validate() error {
 		return errors.New("-live-interval must be 0 (off) or at least 100ms")
 	case c.maxFuture <= 0 || c.maxAge <= 0:
 		return errors.New("-max-future and -max-age must be positive")
+	case len(c.kafka) == 0 && c.roles != allRoles:
+		return errors.New("-roles needs -kafka: without a broker one process runs every part")
+	case len(c.kafka) == 0 && c.exactlyOnce:
+		return errors.New("-exactly-once needs -kafka")
+	case len(c.kafka) > 0 && c.roles == roles{}:
+		return errors.New("-roles must name at least one of ingest, process, serve")
+	case len(c.kafka) > 0 && (c.kafkaPrefix == "" || c.group == ""):
+		return errors.New("-kafka-prefix and -group must not be empty")
+	}
+	for _, b := range c.kafka {
+		if _, _, err := net.SplitHostPort(b); err != nil {
+			return fmt.Errorf("-kafka %q: want host:port, comma-separated", b)
+		}
+	}
+	return nil
+}
+
+// roles are the parts of a scaled-out instance.
+type roles struct{ ingest, process, serve bool }
+
+var allRoles = roles{true, true, true}
+
+func (r *roles) String() string {
+	var names []string
+	for _, x := range []struct {
+		on   bool
+		name string
+	}{{r.ingest, "ingest"}, {r.process, "process"}, {r.serve, "serve"}} {
+		if x.on {
+			names = append(names, x.name)
+		}
+	}
+	return strings.Join(names, ",")
+}
+
+func (r *roles) Set(s string) error {
+	*r = roles{}
+	for name := range strings.SplitSeq(s, ",") {
+		switch strings.TrimSpace(name) {
+		case "ingest":
+			r.ingest = true
+		case "process":
+			r.process = true
+		case "serve":
+			r.serve = true
+		case "":
+		default:
+			return fmt.Errorf("unknown role %q: want any of ingest, process, serve", name)
+		}
 	}
 	return nil
 }

@@ -105,6 +105,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	var stats stream.Stats
 	stage := stream.NewStage(proc, cfg.lateness, cfg.idleTimeout, time.Now, &stats)
+	node, err := newClusterNode(ctx, cfg, log, &stats, store.Through()) // nil without -kafka
+	if err != nil {
+		return err
+	}
+	defer node.Close()
 	fleet := sim.New(cfg.vehicles, cfg.seed)
 	if err := fleet.SetFaults(cfg.simFaults); err != nil {
 		return fmt.Errorf("-sim-faults: %w", err)
@@ -116,6 +121,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	events := make(chan telemetry.Batch, 64)
 	producers := ingest.New(events, ingest.Options{
 		Tokens: tokens, MaxBody: int64(cfg.maxBody), MaxFuture: cfg.maxFuture, MaxAge: cfg.maxAge, Log: log,
+		Sink: node.Sink(),
 	})
 	subs := hub.New(hub.Options{
 		OriginPatterns: cfg.origins, Log: log,
@@ -128,6 +134,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	dashboard := ui.Handler(buildVersion())
 	dashboard.Resources = newEmbeddedWeb(web)
 	met := newMetrics(&stats, subs, producers, fleet.MalformedTotal, func() int { return len(events) }, store.LastGoodWrite)
+	node.Register(met.reg)
 	// Ready from the start: the listener opens below, and the shutdown
 	// path, which may run at once, only ever sets it false.
 	var ready atomic.Bool
@@ -174,7 +181,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer close(simDone)
 		return fleet.Run(produce, cfg.rate, time.Now, events)
 	})
-	g.Go(func() error { return stage.Run(gctx, events, windows) })
+	g.Go(func() error {
+		if node != nil {
+			return node.Run(gctx, events, windows)
+		}
+		return stage.Run(gctx, events, windows)
+	})
 	g.Go(func() error {
 		defer close(drained)
 		return deliver(windows, live, v, subs, store, met, log)

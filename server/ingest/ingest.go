@@ -53,6 +53,13 @@ type Options struct {
 	Now func() time.Time
 	// Log gets one line per refused connection or failure, never a token.
 	Log *slog.Logger
+	// Sink, when set, takes each batch instead of the window stage's
+	// queue, and the producer gets its answer only after Sink returns:
+	// a scaled-out ingest node writes the events to Kafka there and
+	// answers 2xx once they are acknowledged. It must honour ctx.
+	Sink func(ctx context.Context, b telemetry.Batch) error
+	// SinkTimeout bounds one Sink call. Defaults to 10s.
+	SinkTimeout time.Duration
 }
 
 // Reasons beyond those of telemetry.Decoder.
@@ -112,6 +119,9 @@ func New(out chan<- telemetry.Batch, opt Options) *Ingest {
 	}
 	if opt.MaxConns <= 0 {
 		opt.MaxConns = 1000
+	}
+	if opt.SinkTimeout <= 0 {
+		opt.SinkTimeout = 10 * time.Second
 	}
 	if opt.Now == nil {
 		opt.Now = time.Now
@@ -243,6 +253,9 @@ func (in *Ingest) send(ctx context.Context, res *result) error {
 	if in.closing {
 		return errClosing
 	}
+	if in.opt.Sink != nil {
+		return in.sink(ctx, res)
+	}
 	b := res.batch
 	b.Rejected = int64(res.rejected) + in.pending.Swap(0)
 	if len(b.Events) == 0 {
@@ -274,6 +287,26 @@ func (in *Ingest) send(ctx context.Context, res *result) error {
 		in.pending.Add(b.Rejected - int64(res.rejected))
 		return ctx.Err()
 	}
+}
+
+// errSink: the sink did not take every event of a batch.
+var errSink = errors.New("sink failed")
+
+// sink hands the valid events of res to the Sink and counts res once the
+// Sink has taken them. Rejected lines are counted by ingest only: the Sink
+// carries events.
+func (in *Ingest) sink(ctx context.Context, res *result) error {
+	if len(res.batch.Events) > 0 {
+		sctx, cancel := context.WithTimeout(ctx, in.opt.SinkTimeout)
+		err := in.opt.Sink(sctx, res.batch)
+		cancel()
+		if err != nil {
+			in.opt.Log.Warn("ingest sink failed", "err", err)
+			return errSink
+		}
+	}
+	in.count(res)
+	return nil
 }
 
 func (in *Ingest) count(res *result) {
@@ -342,6 +375,10 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, errClosing):
 		w.Header().Set("Retry-After", "5")
 		writeError(w, http.StatusServiceUnavailable, "server is shutting down")
+		return
+	case errors.Is(err, errSink):
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "the events could not all be stored; retry: an event stored twice counts once while its window is open")
 		return
 	case err != nil:
 		// The request ended before its events were taken: say so,

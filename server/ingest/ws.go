@@ -87,6 +87,9 @@ func (in *Ingest) ServeWS(w http.ResponseWriter, r *http.Request) {
 		case errors.Is(err, errBusy):
 			c.Close(websocket.StatusTryAgainLater, "server busy: this message was not accepted; retry")
 			return
+		case errors.Is(err, errSink):
+			c.Close(websocket.StatusTryAgainLater, "events could not all be stored; retry this message")
+			return
 		case err != nil:
 			c.Close(websocket.StatusGoingAway, "server shutting down")
 			return

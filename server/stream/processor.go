@@ -150,6 +150,26 @@ type Processor struct {
 	late, dup, rejected int64 // since the previous fleet row
 	rows                []telemetry.VehicleRow
 	sums                []float64 // SumSpeed of rows, parallel to it
+
+	// keepSums makes final windows record their rows' speed sums in
+	// takenSums (KeepSums); a scaled-out deployment merges them.
+	keepSums  bool
+	takenSums [][]float64
+}
+
+// KeepSums makes the processor keep, for each final window, the exact sum
+// of speeds of each of its rows, in row order, for TakeSums: what merging
+// rows of several processors into one fleet row needs to give the very
+// floats one processor would. Call it before the first Add.
+func (p *Processor) KeepSums() { p.keepSums = true }
+
+// TakeSums returns the speed sums of the final windows returned (by Emit,
+// AdvanceTo or Flush) since the last call, one slice per window in the same
+// order, each parallel to its window's Vehicles. Nil unless KeepSums.
+func (p *Processor) TakeSums() [][]float64 {
+	out := p.takenSums
+	p.takenSums = nil
+	return out
 }
 
 // New returns a Processor for c.
@@ -427,11 +447,19 @@ func (p *Processor) closeWindow(e int64, final bool) (telemetry.Window, bool) {
 		return strings.Compare(p.rows[a].VehicleID, p.rows[b].VehicleID)
 	})
 	rows := make([]telemetry.VehicleRow, len(p.rows))
+	var sorted []float64
+	if final && p.keepSums {
+		sorted = make([]float64, len(rows))
+		p.takenSums = append(p.takenSums, sorted)
+	}
 	var sum float64
 	for i, j := range order {
 		rows[i] = p.rows[j]
 		r := &rows[i]
 		sum += p.sums[j]
+		if sorted != nil {
+			sorted[i] = p.sums[j]
+		}
 		fleet.VehiclesActive++
 		fleet.Events += r.Events
 		fleet.MaxSpeedKPH = max(fleet.MaxSpeedKPH, r.MaxSpeedKPH)
