@@ -105,7 +105,7 @@ type Ingest struct {
 
 	accepted    atomic.Int64
 	rateLimited atomic.Int64
-	rejected sync.Map // reason -> *atomic.Int64
+	rejected    sync.Map // reason -> *atomic.Int64
 	// pending holds rejected counts of requests that sent no events,
 	// carried by the next batch.
 	pending atomic.Int64
