@@ -40,6 +40,22 @@ type config struct {
 	historyMax  byteSize
 	liveEvery   time.Duration
 	wal         string
+	limits      limits
+}
+
+// limits are the caps on what strangers control: rates, counts, sizes and
+// times of HTTP clients (see SECURITY.md).
+type limits struct {
+	ingestRate        float64 // events per second per ingest token; 0: none
+	ingestRequests    float64 // requests per second per ingest token; 0: none
+	ingestOrigins     []string
+	maxSubscribers    int
+	readHeaderTimeout time.Duration
+	readTimeout       time.Duration
+	writeTimeout      time.Duration
+	httpIdleTimeout   time.Duration
+	maxHeaderBytes    byteSize
+	logFormat         string
 }
 
 // byteSize is a size in bytes given as 1048576, 512KiB or 8MiB.
@@ -103,6 +119,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.wal, "wal", "", "write-ahead log `dir` (not available yet: the server refuses to start with it rather than promise a durability it does not give)")
 	c.maxBody = 8 << 20
 	fs.Var(&c.maxBody, "max-body", "largest /ingest body or WebSocket message: bytes, KiB or MiB")
+	var ingestOrigins string
+	addLimitFlags(fs, &c.limits, &ingestOrigins)
 
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -133,12 +151,12 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if c.idleTimeout == 0 {
 		c.idleTimeout = 2 * c.window
 	}
-	for o := range strings.SplitSeq(origins, ",") {
-		if o = strings.TrimSpace(o); o != "" {
-			c.origins = append(c.origins, o)
-		}
+	c.origins = splitList(origins)
+	c.limits.ingestOrigins = splitList(ingestOrigins)
+	if err := c.validate(); err != nil {
+		return c, err
 	}
-	return c, c.validate()
+	return c, c.limits.validate()
 }
 
 func (c config) streamConfig() stream.Config {
@@ -177,4 +195,15 @@ func (c config) validate() error {
 		return errors.New("-max-future and -max-age must be positive")
 	}
 	return nil
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(s string) []string {
+	var list []string
+	for o := range strings.SplitSeq(s, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			list = append(list, o)
+		}
+	}
+	return list
 }

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"runtime"
 	"strconv"
@@ -326,8 +327,8 @@ func (in *Ingest) authorize(w http.ResponseWriter, r *http.Request) (tokenKey, b
 		writeError(w, http.StatusForbidden, "ingest is not enabled on this server: start it with FLEETPULSE_INGEST_TOKEN set")
 		return tokenKey{}, false
 	}
-	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	key, valid := in.opt.Tokens.Key(strings.TrimSpace(token))
+	token, ok := bearer(r.Header.Get("Authorization"))
+	key, valid := in.opt.Tokens.Key(token)
 	if !ok || !valid {
 		in.refused(r, "missing or invalid token")
 		w.Header().Set("WWW-Authenticate", `Bearer realm="fleetpulse ingest"`)
@@ -339,6 +340,16 @@ func (in *Ingest) authorize(w http.ResponseWriter, r *http.Request) (tokenKey, b
 		return key, false
 	}
 	return key, true
+}
+
+// bearer returns the token of an Authorization header value; the scheme
+// is case-insensitive (RFC 9110).
+func bearer(h string) (string, bool) {
+	const scheme = "bearer "
+	if len(h) < len(scheme) || !strings.EqualFold(h[:len(scheme)], scheme) {
+		return "", false
+	}
+	return strings.TrimSpace(h[len(scheme):]), true
 }
 
 // tooFast answers a request over its token's rate limit.
@@ -422,6 +433,12 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			writeError(w, http.StatusRequestEntityTooLarge, "body larger than "+strconv.FormatInt(in.opt.MaxBody, 10)+" bytes")
+			return
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			// A slow client: -read-timeout passed before the body ended.
+			writeError(w, http.StatusRequestTimeout, "the body did not arrive in time: nothing was accepted")
 			return
 		}
 		writeError(w, http.StatusBadRequest, "could not read the body")
