@@ -56,6 +56,7 @@ type limits struct {
 	httpIdleTimeout   time.Duration
 	maxHeaderBytes    byteSize
 	logFormat         string
+	accessLog         bool
 }
 
 // byteSize is a size in bytes given as 1048576, 512KiB or 8MiB.

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -25,6 +26,7 @@ func addLimitFlags(fs *flag.FlagSet, l *limits, ingestOrigins *string) {
 	fs.DurationVar(&l.httpIdleTimeout, "http-idle-timeout", 2*time.Minute, "how long an idle keep-alive connection stays open")
 	l.maxHeaderBytes = 64 << 10
 	fs.Var(&l.maxHeaderBytes, "max-header-bytes", "largest request header block: bytes, KiB or MiB (431 beyond)")
+	fs.BoolVar(&l.accessLog, "access-log", false, "log every request once answered (method, path, query with credentials redacted, status, bytes, duration, remote, user agent)")
 	fs.StringVar(&l.logFormat, "log-format", "auto", "log format: json, text, or auto (text on a terminal, else json)")
 }
 
@@ -70,18 +72,52 @@ func newHTTPServer(l limits, handler http.Handler, base context.Context, log *sl
 
 // newLogger logs as text on a terminal and as JSON lines elsewhere, unless
 // format says which. Both handlers quote and escape what clients send
-// (newlines, escape codes), so a client cannot forge a log line.
-func newLogger(w io.Writer, format string) *slog.Logger {
-	switch format {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, nil))
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, nil))
-	}
-	if f, ok := w.(*os.File); ok {
-		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-			return slog.New(slog.NewTextHandler(w, nil))
+// (newlines, escape codes), so a client cannot forge a log line. Any
+// secret (the ingest token given directly) found in a logged string is
+// replaced by REDACTED, whichever code logged it.
+func newLogger(w io.Writer, format string, secrets ...string) *slog.Logger {
+	opt := &slog.HandlerOptions{ReplaceAttr: redactSecrets(secrets)}
+	text := format == "text"
+	if format == "auto" || format == "" {
+		if f, ok := w.(*os.File); ok {
+			if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+				text = true
+			}
 		}
 	}
-	return slog.New(slog.NewJSONHandler(w, nil))
+	if text {
+		return slog.New(slog.NewTextHandler(w, opt))
+	}
+	return slog.New(slog.NewJSONHandler(w, opt))
+}
+
+// redactSecrets returns a ReplaceAttr that blanks each secret in string and
+// error values, or nil when there is none.
+func redactSecrets(secrets []string) func([]string, slog.Attr) slog.Attr {
+	var list []string
+	for _, s := range secrets {
+		if s != "" {
+			list = append(list, s)
+		}
+	}
+	if len(list) == 0 {
+		return nil
+	}
+	scrub := func(s string) string {
+		for _, secret := range list {
+			s = strings.ReplaceAll(s, secret, "REDACTED")
+		}
+		return s
+	}
+	return func(_ []string, a slog.Attr) slog.Attr {
+		switch a.Value.Kind() {
+		case slog.KindString:
+			a.Value = slog.StringValue(scrub(a.Value.String()))
+		case slog.KindAny:
+			if err, ok := a.Value.Any().(error); ok {
+				a.Value = slog.StringValue(scrub(err.Error()))
+			}
+		}
+		return a
+	}
 }

@@ -80,7 +80,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	log := newLogger(stderr, cfg.limits.logFormat)
+	log := newLogger(stderr, cfg.limits.logFormat, cfg.ingestToken)
 
 	store, err := storage.Open(cfg.storage, storage.Options{
 		Retention: cfg.retention, MaxHistoryBytes: int64(cfg.historyMax), BOM: cfg.csvBOM, Log: log,
@@ -139,6 +139,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Metrics: promhttp.HandlerFor(met.reg, promhttp.HandlerOpts{}),
 	})
 
+	if cfg.limits.accessLog {
+		handler = api.AccessLog(handler, log)
+	}
 	reqCtx, cancelRequests := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelRequests()
 	ln, err := net.Listen("tcp", cfg.addr)
