@@ -135,6 +135,11 @@ func (t *Tokens) reloadLocked() error {
 		}
 		list = append(list, sha256.Sum256([]byte(line)))
 	}
+	if err := sc.Err(); err != nil {
+		// A line too long for the scanner: keep the tokens last read
+		// rather than a list cut short.
+		return fmt.Errorf("ingest token file %s: %w", t.path, err)
+	}
 	t.fromFile, t.modTime, t.size = list, fi.ModTime(), fi.Size()
 	return nil
 }
