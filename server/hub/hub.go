@@ -374,7 +374,7 @@ func (r *ring) after(since, last uint64) ([]item, bool) {
 	if since+1 < first {
 		return nil, false
 	}
-	k := int(since + 1 - first)
+	k := int(since + 1 - first) // #nosec G115 -- first <= since+1 <= last, all within the ring of r.n items
 	items := make([]item, 0, r.n-k)
 	for i := k; i < r.n; i++ {
 		items = append(items, *r.at(i))
