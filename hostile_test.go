@@ -181,6 +181,9 @@ func TestHostileRequests(t *testing.T) {
 			if resp.StatusCode >= 500 && resp.StatusCode != tc.want {
 				t.Errorf("a 5xx for a client's mistake")
 			}
+			if strings.Contains(tc.raw, " /ingest") && resp.Header.Get("Access-Control-Allow-Origin") != "" {
+				t.Errorf("CORS on /ingest: %q", resp.Header.Get("Access-Control-Allow-Origin"))
+			}
 			if tc.notInBody != "" && strings.Contains(body, tc.notInBody) {
 				t.Errorf("the answer holds %q", tc.notInBody)
 			}
