@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"fleetpulse/shared/wire"
 )
 
 // hostileArgs start a server with small limits, so that each can be hit
@@ -338,4 +340,36 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "")
+}
+
+// TestWebSocketsOutliveHTTPTimeouts checks that the read and write
+// timeouts, set far below a window here, do not cut upgraded connections:
+// a subscriber gets windows for several timeouts' worth, and a producer's
+// WebSocket still answers after them.
+func TestWebSocketsOutliveHTTPTimeouts(t *testing.T) {
+	s := startServerEnv(t, map[string]string{"FLEETPULSE_INGEST_TOKEN": testToken},
+		"-read-header-timeout", "100ms", "-read-timeout", "200ms", "-write-timeout", "200ms", "-http-idle-timeout", "200ms")
+	sub := dialWS(t, s.url+"ws")
+	defer sub.CloseNow()
+	h := http.Header{"Authorization": {"Bearer " + testToken}}
+	prod, _, err := websocket.Dial(t.Context(), "ws"+strings.TrimPrefix(s.url, "http")+"ingest", &websocket.DialOptions{HTTPHeader: h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.CloseNow()
+	readMsg(t, sub, nil) // the snapshot
+	// Three final windows of 1 s each: at least 2 s, ten write timeouts.
+	for range 3 {
+		var w wire.Window
+		if env := readMsg(t, sub, &w); env.Type != wire.TypeWindow {
+			t.Fatalf("got %q, want a window", env.Type)
+		}
+	}
+	if err := prod.Write(t.Context(), websocket.MessageText, []byte("not json")); err != nil {
+		t.Fatalf("the producer's connection was cut: %v", err)
+	}
+	_, msg, err := prod.Read(t.Context())
+	if err != nil || !strings.Contains(string(msg), "bad_json") {
+		t.Fatalf("the producer's answer: %q, %v", msg, err)
+	}
 }
