@@ -184,7 +184,7 @@ func (c config) validate() error {
 		return errors.New("-vehicles must be between 0 and 1000000")
 	case c.vehicles > c.maxVehicles:
 		return fmt.Errorf("-vehicles %d exceeds -max-vehicles %d", c.vehicles, c.maxVehicles)
-	case c.rate <= 0 || c.rate > 1000:
+	case !(c.rate > 0 && c.rate <= 1000): // NaN fails too
 		return errors.New("-rate must be in (0, 1000]")
 	case c.retention < c.window:
 		return errors.New("-retention must be at least one window")

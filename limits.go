@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -32,8 +33,9 @@ func addLimitFlags(fs *flag.FlagSet, l *limits, ingestOrigins *string) {
 
 func (l limits) validate() error {
 	switch {
-	case l.ingestRate < 0 || l.ingestRequests < 0:
-		return errors.New("-ingest-rate and -ingest-requests must not be negative (0: no limit)")
+	case !(l.ingestRate >= 0 && l.ingestRequests >= 0) || math.IsInf(l.ingestRate, 0) || math.IsInf(l.ingestRequests, 0):
+		// Written so that NaN fails too.
+		return errors.New("-ingest-rate and -ingest-requests must be finite and not negative (0: no limit)")
 	case l.maxSubscribers <= 0:
 		return errors.New("-max-subscribers must be positive")
 	case l.readHeaderTimeout <= 0 || l.readTimeout <= 0 || l.writeTimeout <= 0 || l.httpIdleTimeout <= 0:
