@@ -373,3 +373,33 @@ func TestWebSocketsOutliveHTTPTimeouts(t *testing.T) {
 		t.Fatalf("the producer's answer: %q, %v", msg, err)
 	}
 }
+
+// TestRateLimitEndToEnd checks the per-token limit through the real
+// server: one request per 1000 s, so the second is refused whatever the
+// machine's speed, with Retry-After, and counted in /metrics. (That nothing
+// of it counts is tested in server/ingest, with a fake clock.)
+func TestRateLimitEndToEnd(t *testing.T) {
+	s := startServerEnv(t, map[string]string{"FLEETPULSE_INGEST_TOKEN": testToken}, "-vehicles", "0", "-ingest-requests", "0.001")
+	event := fmt.Sprintf(`{"vehicle_id":"R-1","ts":%d,"lat":1,"lon":2,"speed_kmh":3}`, time.Now().UnixMilli())
+	post := func() *http.Response {
+		req, _ := http.NewRequest("POST", s.url+"ingest", strings.NewReader(event))
+		req.Header.Set("Authorization", "Bearer "+testToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	if r := post(); r.StatusCode != 200 {
+		t.Fatalf("first request: %d", r.StatusCode)
+	}
+	r := post()
+	if r.StatusCode != http.StatusTooManyRequests || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("second request: %d, Retry-After %q; want 429 with Retry-After", r.StatusCode, r.Header.Get("Retry-After"))
+	}
+	_, b := getBody(t, s.url+"metrics")
+	if !strings.Contains(string(b), "fleetpulse_ingest_rate_limited_total 1") {
+		t.Errorf("the refusal is not in /metrics:\n%s", grepLines(string(b), "fleetpulse_ingest"))
+	}
+}

@@ -42,7 +42,7 @@ func TestLogsNeverHoldTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := startServerEnv(t, map[string]string{"FLEETPULSE_INGEST_TOKEN": testToken},
-		"-access-log", "-log-format", "json", "-ingest-token-file", tokenFile, "-ingest-requests", "3")
+		"-access-log", "-log-format", "json", "-ingest-token-file", tokenFile, "-ingest-requests", "0.001") // one request, then 429s
 	event := fmt.Sprintf(`{"vehicle_id":"T-1","ts":%d,"lat":1,"lon":2,"speed_kmh":3}`, time.Now().UnixMilli())
 	badTokens := []string{"wrong-token-0123456789", testToken[:12], testToken + "x", "Zm9vOmJhcg=="}
 	secrets := append([]string{testToken, fileToken}, badTokens...)
