@@ -40,6 +40,7 @@ type config struct {
 	historyMax  byteSize
 	liveEvery   time.Duration
 	wal         string
+	limits      limits
 
 	// Scale-out over Kafka (see cluster.go).
 	kafka       []string
@@ -47,6 +48,22 @@ type config struct {
 	group       string
 	roles       roles
 	exactlyOnce bool
+}
+
+// limits are the caps on what strangers control: rates, counts, sizes and
+// times of HTTP clients (see SECURITY.md).
+type limits struct {
+	ingestRate        float64 // events per second per ingest token; 0: none
+	ingestRequests    float64 // requests per second per ingest token; 0: none
+	ingestOrigins     []string
+	maxSubscribers    int
+	readHeaderTimeout time.Duration
+	readTimeout       time.Duration
+	writeTimeout      time.Duration
+	httpIdleTimeout   time.Duration
+	maxHeaderBytes    byteSize
+	logFormat         string
+	accessLog         bool
 }
 
 // byteSize is a size in bytes given as 1048576, 512KiB or 8MiB.
@@ -110,6 +127,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.wal, "wal", "", "write-ahead log `dir` (not available yet: the server refuses to start with it rather than promise a durability it does not give)")
 	c.maxBody = 8 << 20
 	fs.Var(&c.maxBody, "max-body", "largest /ingest body or WebSocket message: bytes, KiB or MiB")
+	var ingestOrigins string
+	addLimitFlags(fs, &c.limits, &ingestOrigins)
 
 	// Scale-out over Kafka.
 	var kafka string
@@ -149,21 +168,17 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if c.idleTimeout == 0 {
 		c.idleTimeout = 2 * c.window
 	}
-	for b := range strings.SplitSeq(kafka, ",") {
-		if b = strings.TrimSpace(b); b != "" {
-			c.kafka = append(c.kafka, b)
-		}
-	}
+	c.kafka = splitList(kafka)
 	if len(c.kafka) > 0 && !c.roles.ingest {
 		// The simulator is a producer: it runs where ingest does.
 		c.vehicles = 0
 	}
-	for o := range strings.SplitSeq(origins, ",") {
-		if o = strings.TrimSpace(o); o != "" {
-			c.origins = append(c.origins, o)
-		}
+	c.origins = splitList(origins)
+	c.limits.ingestOrigins = splitList(ingestOrigins)
+	if err := c.validate(); err != nil {
+		return c, err
 	}
-	return c, c.validate()
+	return c, c.limits.validate()
 }
 
 func (c config) streamConfig() stream.Config {
@@ -190,7 +205,7 @@ func (c config) validate() error {
 		return errors.New("-vehicles must be between 0 and 1000000")
 	case c.vehicles > c.maxVehicles:
 		return fmt.Errorf("-vehicles %d exceeds -max-vehicles %d", c.vehicles, c.maxVehicles)
-	case c.rate <= 0 || c.rate > 1000:
+	case !(c.rate > 0 && c.rate <= 1000): // NaN fails too
 		return errors.New("-rate must be in (0, 1000]")
 	case c.retention < c.window:
 		return errors.New("-retention must be at least one window")
@@ -251,4 +266,15 @@ func (r *roles) Set(s string) error {
 		}
 	}
 	return nil
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(s string) []string {
+	var list []string
+	for o := range strings.SplitSeq(s, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			list = append(list, o)
+		}
+	}
+	return list
 }

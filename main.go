@@ -80,7 +80,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	log := newLogger(stderr)
+	log := newLogger(stderr, cfg.limits.logFormat, cfg.ingestToken)
 
 	store, err := storage.Open(cfg.storage, storage.Options{
 		Retention: cfg.retention, MaxHistoryBytes: int64(cfg.historyMax), BOM: cfg.csvBOM, Log: log,
@@ -121,10 +121,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	events := make(chan telemetry.Batch, 64)
 	producers := ingest.New(events, ingest.Options{
 		Tokens: tokens, MaxBody: int64(cfg.maxBody), MaxFuture: cfg.maxFuture, MaxAge: cfg.maxAge, Log: log,
-		Sink: node.Sink(),
+		Sink:           node.Sink(),
+		Limit:          ingest.Limit{EventsPerSecond: cfg.limits.ingestRate, RequestsPerSecond: cfg.limits.ingestRequests},
+		OriginPatterns: cfg.limits.ingestOrigins,
 	})
 	subs := hub.New(hub.Options{
-		OriginPatterns: cfg.origins, Log: log,
+		OriginPatterns: cfg.origins, Log: log, MaxSubscribers: cfg.limits.maxSubscribers,
 		// Resume no further back than the retention.
 		ResumeWindows: int(min(360, cfg.retention/cfg.slide)),
 	})
@@ -144,22 +146,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Metrics: promhttp.HandlerFor(met.reg, promhttp.HandlerOpts{}),
 	})
 
+	if cfg.limits.accessLog {
+		handler = api.AccessLog(handler, log)
+	}
 	reqCtx, cancelRequests := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelRequests()
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		// Requests are not cancelled by the signal: ingest must answer
-		// what it took, and the drain decides when they end.
-		BaseContext: func(net.Listener) context.Context { return reqCtx },
-		ErrorLog:    slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	srv := newHTTPServer(cfg.limits, handler, reqCtx, log)
 
 	// The pipeline runs on a context that a signal does not cancel, so
 	// that it can drain: the producers stop on the signal, the window
@@ -310,13 +306,4 @@ func dashboardURL(addr net.Addr) string {
 		host = "localhost"
 	}
 	return "http://" + net.JoinHostPort(host, port) + "/"
-}
-
-func newLogger(w io.Writer) *slog.Logger {
-	if f, ok := w.(*os.File); ok {
-		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-			return slog.New(slog.NewTextHandler(w, nil))
-		}
-	}
-	return slog.New(slog.NewJSONHandler(w, nil))
 }

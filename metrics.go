@@ -49,6 +49,10 @@ func newMetrics(stats *stream.Stats, subs *hub.Hub, producers *ingest.Ingest, si
 		func() float64 { return float64(subs.Dropped()) })
 	counter("fleetpulse_ws_coalesced_total", "Times a slow subscriber's queue was replaced by the current snapshot.",
 		func() float64 { return float64(subs.Coalesced()) })
+	counter("fleetpulse_ws_refused_total", "Subscribers refused (503) because -max-subscribers were connected.",
+		func() float64 { return float64(subs.Refused()) })
+	counter("fleetpulse_ingest_rate_limited_total", "Ingest requests and WebSocket messages refused (429, 1013) for going over their token's rate limit.",
+		func() float64 { return float64(producers.RateLimited()) })
 	gauge("fleetpulse_vehicles_tracked", "Vehicles the window stage tracks now.",
 		func() float64 { return float64(stats.Vehicles.Load()) })
 	gauge("fleetpulse_watermark_seconds", "The watermark, in Unix seconds.",

@@ -119,7 +119,7 @@ func isTemp(name string) bool {
 // mode 0644 (before the umask). The caller removes it.
 func (w *Writer) createTemp(dir, base string) (file, string, error) {
 	for range 100 {
-		name := filepath.Join(dir, "."+base+tempSuffix+strconv.FormatUint(uint64(rand.Uint32()), 10))
+		name := filepath.Join(dir, "."+base+tempSuffix+strconv.FormatUint(uint64(rand.Uint32()), 10)) // #nosec G404 -- O_EXCL makes the name safe; it needs no secrecy
 		f, err := w.fs.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 		if errors.Is(err, fs.ErrExist) {
 			continue

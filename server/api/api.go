@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -95,9 +96,13 @@ type query struct {
 
 // parseQuery validates the parameters that route allows; any other
 // parameter is an error, so a typo is not silently ignored.
-func parseQuery(r *http.Request, allowed ...string) (query, error) {
+func parseQuery(rawQuery string, allowed ...string) (query, error) {
 	var q query
-	vals := r.URL.Query()
+	vals, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		// url.Values would drop the bad pair and widen the answer.
+		return q, badRequest{"malformed query string: check its % escapes and separators"}
+	}
 	ok := map[string]bool{"format": true}
 	for _, a := range allowed {
 		ok[a] = true
@@ -106,6 +111,9 @@ func parseQuery(r *http.Request, allowed ...string) (query, error) {
 		if !ok[k] {
 			return q, badRequest{"unknown parameter " + strconv.Quote(k)}
 		}
+	}
+	if len(vals["format"]) > 1 {
+		return q, badRequest{"format given more than once"}
 	}
 	switch f := vals.Get("format"); f {
 	case "", "json":
@@ -149,7 +157,7 @@ func parseQuery(r *http.Request, allowed ...string) (query, error) {
 
 func handleData(v *view.View, gz *gzipCache) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		q, err := parseQuery(r, "vehicle_id")
+		q, err := parseQuery(r.URL.RawQuery, "vehicle_id")
 		if err != nil {
 			writeError(w, err)
 			return
@@ -180,7 +188,7 @@ func handleData(v *view.View, gz *gzipCache) http.Handler {
 
 func handleFleet(v *view.View, gz *gzipCache) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		q, err := parseQuery(r, "since")
+		q, err := parseQuery(r.URL.RawQuery, "since")
 		if err != nil {
 			writeError(w, err)
 			return
@@ -212,7 +220,7 @@ const maxHistoryRows = 200_000
 
 func handleHistory(v *view.View, hr HistoryReader) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		q, err := parseQuery(r, "vehicle_id", "from", "to")
+		q, err := parseQuery(r.URL.RawQuery, "vehicle_id", "from", "to")
 		if err != nil {
 			writeError(w, err)
 			return

@@ -106,6 +106,7 @@ type Hub struct {
 	opt       Options
 	dropped   atomic.Uint64
 	coalesced atomic.Uint64
+	refused   atomic.Uint64
 
 	mu       sync.Mutex
 	subs     map[*subscriber]struct{}
@@ -275,6 +276,10 @@ func (h *Hub) Dropped() uint64 { return h.dropped.Load() }
 // the snapshot.
 func (h *Hub) Coalesced() uint64 { return h.coalesced.Load() }
 
+// Refused returns how many subscribers were turned away because
+// MaxSubscribers were connected.
+func (h *Hub) Refused() uint64 { return h.refused.Load() }
+
 // Close disconnects every subscriber with Going Away, after the messages
 // already queued for it. It refuses new subscribers and waits for the
 // handlers. It always returns nil.
@@ -369,7 +374,7 @@ func (r *ring) after(since, last uint64) ([]item, bool) {
 	if since+1 < first {
 		return nil, false
 	}
-	k := int(since + 1 - first)
+	k := int(since + 1 - first) // #nosec G115 -- first <= since+1 <= last, all within the ring of r.n items
 	items := make([]item, 0, r.n-k)
 	for i := k; i < r.n; i++ {
 		items = append(items, *r.at(i))
@@ -456,8 +461,12 @@ type connectQuery struct {
 	filter filter
 }
 
-func parseConnect(q url.Values) (connectQuery, error) {
+func parseConnect(rawQuery string) (connectQuery, error) {
 	var c connectQuery
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return c, errors.New("malformed query string: check its % escapes and separators")
+	}
 	if vs, ok := q["since_seq"]; ok {
 		if len(vs) != 1 {
 			return c, errors.New("since_seq given more than once")
@@ -684,12 +693,15 @@ func (h *Hub) unsubscribe(s *subscriber) {
 // ServeHTTP accepts a WebSocket subscriber and writes its messages until it
 // goes away, falls behind, stops answering pings, or the hub closes.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	q, err := parseConnect(r.URL.Query())
+	q, err := parseConnect(r.URL.RawQuery)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	s, err := h.subscribe(q)
+	if errors.Is(err, errBusy) {
+		h.refused.Add(1)
+	}
 	if err != nil {
 		w.Header().Set("Retry-After", "5")
 		writeError(w, http.StatusServiceUnavailable, err.Error())

@@ -14,10 +14,12 @@ package ingest
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"runtime"
 	"strconv"
@@ -51,7 +53,18 @@ type Options struct {
 	MaxConns int
 	// Now is the clock for the time bounds. Defaults to time.Now.
 	Now func() time.Time
-	// Log gets one line per refused connection or failure, never a token.
+	// Limit is the rate each token may ingest at; zero fields mean no
+	// limit. A request over it gets 429 with Retry-After (a WebSocket
+	// message, close code 1013) and counts nothing.
+	Limit Limit
+	// OriginPatterns are the browser Origin hosts (path.Match patterns,
+	// such as *.example.com) that may open WebSocket /ingest. Producers
+	// are not browsers: by default every request with an Origin header
+	// is refused, same-origin pages too.
+	OriginPatterns []string
+	// Log gets one line per refused connection or failure, never a token;
+	// refusals are logged at most RefusalLogsPerSecond a second, with a
+	// count of those left out.
 	Log *slog.Logger
 	// Sink, when set, takes each batch instead of the window stage's
 	// queue, and the producer gets its answer only after Sink returns:
@@ -61,6 +74,10 @@ type Options struct {
 	// SinkTimeout bounds one Sink call. Defaults to 10s.
 	SinkTimeout time.Duration
 }
+
+// RefusalLogsPerSecond bounds the log lines about refused requests, so that
+// a flood of bad requests cannot flood the log.
+const RefusalLogsPerSecond = 10
 
 // Reasons beyond those of telemetry.Decoder.
 const (
@@ -90,8 +107,13 @@ type Ingest struct {
 	conns   sync.WaitGroup
 	nconns  atomic.Int64
 
-	accepted atomic.Int64
-	rejected sync.Map // reason -> *atomic.Int64
+	lim     *limiter
+	csrf    *http.CrossOriginProtection
+	refusal logSampler
+
+	accepted    atomic.Int64
+	rateLimited atomic.Int64
+	rejected    sync.Map // reason -> *atomic.Int64
 	// pending holds rejected counts of requests that sent no events,
 	// carried by the next batch.
 	pending atomic.Int64
@@ -129,7 +151,11 @@ func New(out chan<- telemetry.Batch, opt Options) *Ingest {
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
-	in := &Ingest{opt: opt, out: out, done: make(chan struct{}), decoders: make(chan *telemetry.Decoder, 2*runtime.GOMAXPROCS(0))}
+	in := &Ingest{
+		opt: opt, out: out, done: make(chan struct{}), decoders: make(chan *telemetry.Decoder, 2*runtime.GOMAXPROCS(0)),
+		lim: newLimiter(opt.Limit, opt.Now), csrf: http.NewCrossOriginProtection(),
+	}
+	in.refusal.now = opt.Now
 	for _, r := range append(append([]string(nil), telemetry.Reasons...), ReasonLineTooLong) {
 		in.rejected.Store(r, new(atomic.Int64))
 	}
@@ -138,6 +164,10 @@ func New(out chan<- telemetry.Batch, opt Options) *Ingest {
 
 // Accepted returns how many lines passed validation and reached the stage.
 func (in *Ingest) Accepted() int64 { return in.accepted.Load() }
+
+// RateLimited returns how many requests and WebSocket messages were refused
+// for going over the rate limit of their token.
+func (in *Ingest) RateLimited() int64 { return in.rateLimited.Load() }
 
 // Rejected returns the rejected lines by reason.
 func (in *Ingest) Rejected() map[string]int64 {
@@ -318,20 +348,96 @@ func (in *Ingest) count(res *result) {
 	}
 }
 
-// authorize checks the bearer token; it answers and returns false when the
-// request may not ingest.
-func (in *Ingest) authorize(w http.ResponseWriter, r *http.Request) bool {
+// tokenKey identifies a token without holding it.
+type tokenKey = [sha256.Size]byte
+
+// authorize checks the bearer token and the rate limit's first gate; it
+// answers and returns false when the request may not ingest. Only the
+// Authorization header carries the token: never a cookie, never the query.
+func (in *Ingest) authorize(w http.ResponseWriter, r *http.Request) (tokenKey, bool) {
 	if !in.opt.Tokens.Enabled() {
+		in.refused(r, "ingest not enabled")
 		writeError(w, http.StatusForbidden, "ingest is not enabled on this server: start it with FLEETPULSE_INGEST_TOKEN set")
-		return false
+		return tokenKey{}, false
 	}
-	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || !in.opt.Tokens.Valid(strings.TrimSpace(token)) {
+	token, ok := bearer(r.Header.Get("Authorization"))
+	key, valid := in.opt.Tokens.Key(token)
+	if !ok || !valid {
+		in.refused(r, "missing or invalid token")
 		w.Header().Set("WWW-Authenticate", `Bearer realm="fleetpulse ingest"`)
 		writeError(w, http.StatusUnauthorized, "missing or invalid bearer token")
-		return false
+		return key, false
 	}
-	return true
+	if d := in.lim.check(key); d > 0 {
+		in.tooFast(w, r, d)
+		return key, false
+	}
+	return key, true
+}
+
+// bearer returns the token of an Authorization header value; the scheme
+// is case-insensitive (RFC 9110).
+func bearer(h string) (string, bool) {
+	const scheme = "bearer "
+	if len(h) < len(scheme) || !strings.EqualFold(h[:len(scheme)], scheme) {
+		return "", false
+	}
+	return strings.TrimSpace(h[len(scheme):]), true
+}
+
+// tooFast answers a request over its token's rate limit.
+func (in *Ingest) tooFast(w http.ResponseWriter, r *http.Request, d time.Duration) {
+	in.rateLimited.Add(1)
+	in.refused(r, "rate limited")
+	secs := retryAfter(d)
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	writeError(w, http.StatusTooManyRequests, "over this token's ingest rate limit: nothing was accepted; retry after "+strconv.Itoa(secs)+" s")
+}
+
+// refused logs a refused request: never its token, and at most
+// RefusalLogsPerSecond lines a second. slog escapes the client's text.
+func (in *Ingest) refused(r *http.Request, reason string) {
+	if n, ok := in.refusal.allow(); ok {
+		in.opt.Log.Warn("ingest refused", "reason", reason, "remote", r.RemoteAddr, "method", r.Method,
+			"path", clip(r.URL.Path), "user_agent", clip(r.UserAgent()), "suppressed", n)
+	}
+}
+
+// clip bounds client text in a log line.
+func clip(s string) string {
+	const n = 200
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+// logSampler allows RefusalLogsPerSecond lines in each second and counts
+// the rest.
+type logSampler struct {
+	now        func() time.Time
+	mu         sync.Mutex
+	second     int64
+	n          int
+	suppressed int64
+}
+
+// allow reports whether to log now, and how many lines were left out
+// since the last one logged.
+func (l *logSampler) allow() (int64, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if s := l.now().Unix(); s != l.second {
+		l.second, l.n = s, 0
+	}
+	if l.n >= RefusalLogsPerSecond {
+		l.suppressed++
+		return 0, false
+	}
+	l.n++
+	n := l.suppressed
+	l.suppressed = 0
+	return n, true
 }
 
 // ServeHTTP serves POST /ingest.
@@ -341,7 +447,14 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "server is shutting down")
 		return
 	}
-	if !in.authorize(w, r) {
+	if err := in.csrf.Check(r); err != nil {
+		// A browser page of another site: producers are not browsers.
+		in.refused(r, "cross-origin browser request")
+		writeError(w, http.StatusForbidden, "cross-origin browser requests may not ingest")
+		return
+	}
+	key, ok := in.authorize(w, r)
+	if !ok {
 		return
 	}
 	if r.ContentLength > in.opt.MaxBody {
@@ -353,6 +466,12 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			writeError(w, http.StatusRequestEntityTooLarge, "body larger than "+strconv.FormatInt(in.opt.MaxBody, 10)+" bytes")
+			return
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			// A slow client: -read-timeout passed before the body ended.
+			writeError(w, http.StatusRequestTimeout, "the body did not arrive in time: nothing was accepted")
 			return
 		}
 		writeError(w, http.StatusBadRequest, "could not read the body")
@@ -367,7 +486,15 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "no events: the body is empty")
 		return
 	}
-	switch err := in.send(r.Context(), &res); {
+	if d := in.lim.reserve(key, len(res.batch.Events)); d > 0 {
+		in.tooFast(w, r, d)
+		return
+	}
+	err = in.send(r.Context(), &res)
+	if err != nil {
+		in.lim.refund(key, len(res.batch.Events))
+	}
+	switch {
 	case errors.Is(err, errBusy):
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusTooManyRequests, "the server is busy: nothing was accepted; retry after 1 s")

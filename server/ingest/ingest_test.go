@@ -39,7 +39,9 @@ func newIngest(t *testing.T, queue int, opt Options) (*Ingest, *httptest.Server,
 		}
 		opt.Tokens = tok
 	}
-	opt.Now = clock
+	if opt.Now == nil {
+		opt.Now = clock
+	}
 	out := make(chan telemetry.Batch, queue)
 	in := New(out, opt)
 	mux := http.NewServeMux()

@@ -65,10 +65,17 @@ func (t *Tokens) Enabled() bool {
 // Valid reports whether token is one of the tokens, in time that does not
 // depend on which one or on how much of it matches.
 func (t *Tokens) Valid(token string) bool {
-	if t == nil || token == "" {
-		return false
-	}
+	_, ok := t.Key(token)
+	return ok
+}
+
+// Key returns the SHA-256 of token, which identifies it without holding it
+// (the rate limit keys its buckets by it), and whether token is valid.
+func (t *Tokens) Key(token string) ([sha256.Size]byte, bool) {
 	sum := sha256.Sum256([]byte(token))
+	if t == nil || token == "" {
+		return sum, false
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.maybeReload()
@@ -78,7 +85,7 @@ func (t *Tokens) Valid(token string) bool {
 			ok |= subtle.ConstantTimeCompare(sum[:], list[i][:])
 		}
 	}
-	return ok == 1
+	return sum, ok == 1
 }
 
 // maybeReload reads the file again, at most once a second, when its size or
@@ -127,6 +134,11 @@ func (t *Tokens) reloadLocked() error {
 			return fmt.Errorf("ingest token file %s: line %d: token shorter than %d characters", t.path, n, minTokenLen)
 		}
 		list = append(list, sha256.Sum256([]byte(line)))
+	}
+	if err := sc.Err(); err != nil {
+		// A line too long for the scanner: keep the tokens last read
+		// rather than a list cut short.
+		return fmt.Errorf("ingest token file %s: %w", t.path, err)
 	}
 	t.fromFile, t.modTime, t.size = list, fi.ModTime(), fi.Size()
 	return nil

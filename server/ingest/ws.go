@@ -5,6 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
+	"path"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/coder/websocket"
@@ -20,7 +24,15 @@ import (
 // closed with 1013 (try again later): that message and any sent after it
 // were not accepted, and resending them is safe.
 func (in *Ingest) ServeWS(w http.ResponseWriter, r *http.Request) {
-	if !in.authorize(w, r) {
+	if origin := r.Header.Get("Origin"); origin != "" && !originAllowed(origin, in.opt.OriginPatterns) {
+		// A browser page: a WebSocket handshake is not subject to CORS,
+		// so the Origin is the only guard.
+		in.refused(r, "browser origin not allowed")
+		writeError(w, http.StatusForbidden, "browser pages may not open WebSocket /ingest unless their origin is allowed (-ingest-origins)")
+		return
+	}
+	key, ok := in.authorize(w, r)
+	if !ok {
 		return
 	}
 	// Register under the lock that Close takes, so Close either sees this
@@ -45,7 +57,7 @@ func (in *Ingest) ServeWS(w http.ResponseWriter, r *http.Request) {
 	}
 	defer in.nconns.Add(-1)
 
-	c, err := websocket.Accept(w, r, nil)
+	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: in.opt.OriginPatterns})
 	if err != nil {
 		return // Accept has answered
 	}
@@ -83,7 +95,17 @@ func (in *Ingest) ServeWS(w http.ResponseWriter, r *http.Request) {
 		if res.rejected == 0 && len(res.batch.Events) == 0 {
 			continue
 		}
-		switch err := in.send(ctx, &res); {
+		if d := in.lim.reserve(key, len(res.batch.Events)); d > 0 {
+			in.rateLimited.Add(1)
+			in.refused(r, "rate limited")
+			c.Close(websocket.StatusTryAgainLater, "over this token's ingest rate limit: this message was not accepted; retry after "+strconv.Itoa(retryAfter(d))+" s")
+			return
+		}
+		err = in.send(ctx, &res)
+		if err != nil {
+			in.lim.refund(key, len(res.batch.Events))
+		}
+		switch {
 		case errors.Is(err, errBusy):
 			c.Close(websocket.StatusTryAgainLater, "server busy: this message was not accepted; retry")
 			return
@@ -106,4 +128,20 @@ func (in *Ingest) ServeWS(w http.ResponseWriter, r *http.Request) {
 		}
 		cancelWrite()
 	}
+}
+
+// originAllowed reports whether the host of origin matches one of patterns
+// (path.Match, case-insensitive).
+func originAllowed(origin string, patterns []string) bool {
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	host := strings.ToLower(u.Host)
+	for _, p := range patterns {
+		if ok, err := path.Match(strings.ToLower(p), host); err == nil && ok {
+			return true
+		}
+	}
+	return false
 }

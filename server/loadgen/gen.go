@@ -58,9 +58,9 @@ type generator struct {
 // newGenerator returns a generator for the vehicles numbered first,
 // first+step, ... up to and including last (numbers from 1), placed by seed.
 func newGenerator(first, step, last int, seed uint64) *generator {
-	g := &generator{rng: seed*0x9e3779b97f4a7c15 + uint64(first) | 1}
+	g := &generator{rng: seed*0x9e3779b97f4a7c15 + uint64(first) | 1} // #nosec G115 G404 -- first is a non-negative car number; load, not secrets
 	for n := first; n <= last; n += step {
-		r := rand.New(rand.NewPCG(seed, uint64(n)))
+		r := rand.New(rand.NewPCG(seed, uint64(n))) // #nosec G115 G404 -- n is a non-negative car number; seeded, reproducible load
 		g.cars = append(g.cars, car{
 			prefix:   fmt.Appendf(nil, `{"vehicle_id":"LOAD-%06d","ts":`, n),
 			lat:      centreLat + (r.Float64()*2-1)*boxLat,
@@ -79,9 +79,6 @@ func (g *generator) rand() uint64 {
 	g.rng ^= g.rng << 17
 	return g.rng
 }
-
-// unit returns a number in [0, 1).
-func (g *generator) unit() float64 { return float64(g.rand()>>11) / (1 << 53) }
 
 // appendBatch appends n events, one line each, to b, round robin over the
 // cars, stamped nowMS or, where a car has sent that already, just after.

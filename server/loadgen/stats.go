@@ -231,8 +231,8 @@ func bucketOf(us uint64) int {
 	if us < 64 {
 		return int(us)
 	}
-	shift := bits.Len64(us) - 6 // us>>shift is in [32, 64)
-	return 64 + (shift-1)*32 + int(us>>shift) - 32
+	shift := bits.Len64(us) - 6                    // us>>shift is in [32, 64)
+	return 64 + (shift-1)*32 + int(us>>shift) - 32 // #nosec G115 -- us>>shift is below 64
 }
 
 // bucketMid returns the middle of bucket i in microseconds.

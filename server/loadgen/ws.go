@@ -281,7 +281,7 @@ func (l *loader) dial(ctx context.Context, attempt int) (*wsConn, time.Duration,
 	// Rejection answers are small; allow a batch's worth of them.
 	c.SetReadLimit(1 << 20)
 	conn := &wsConn{c: c, done: make(chan struct{}), closed: -1}
-	go conn.read(l.stats)
+	go conn.read(l.stats) // #nosec G118 -- it ends when the connection closes; a cancelled read context would close the connection itself
 	return conn, 0, nil
 }
 

@@ -14,6 +14,7 @@ package stream
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -84,11 +85,14 @@ func (c Config) Validate() error {
 		return errors.New("lateness must not be negative")
 	case c.TripGap < 0:
 		return errors.New("trip gap must not be negative")
-	case c.MaxVehicles < 0:
-		return errors.New("max vehicles must not be negative")
+	case c.MaxVehicles < 0 || c.MaxVehicles > MaxVehiclesLimit:
+		return fmt.Errorf("max vehicles must be between 0 and %d", MaxVehiclesLimit)
 	}
 	return nil
 }
+
+// MaxVehiclesLimit bounds Config.MaxVehicles: vehicles are indexed by int32.
+const MaxVehiclesLimit = math.MaxInt32
 
 // point is one accepted event as a pane stores it.
 type point struct {
@@ -311,7 +315,7 @@ func (p *Processor) intern(id string) int32 {
 		p.free = p.free[:n-1]
 		p.vehicles[vi] = vehicle{id: id}
 	} else {
-		vi = int32(len(p.vehicles))
+		vi = int32(len(p.vehicles)) // #nosec G115 -- below MaxVehicles, which Validate bounds by MaxInt32
 		p.vehicles = append(p.vehicles, vehicle{id: id})
 	}
 	p.ids[id] = vi

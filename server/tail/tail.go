@@ -120,7 +120,7 @@ func follow(ctx context.Context, c config, base *url.URL, stdout, stderr io.Writ
 		if ctx.Err() != nil {
 			return nil
 		}
-		wait := time.Duration(rand.Int64N(int64(backoff)) + 1)
+		wait := time.Duration(rand.Int64N(int64(backoff)) + 1) // #nosec G404 -- backoff jitter needs no secrecy
 		fmt.Fprintf(stderr, "tail: %v; reconnecting in %v\n", err, wait.Round(time.Millisecond))
 		select {
 		case <-ctx.Done():
