@@ -16,7 +16,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"runtime"
@@ -315,7 +314,11 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusRequestEntityTooLarge, "body larger than "+strconv.FormatInt(in.opt.MaxBody, 10)+" bytes")
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, in.opt.MaxBody))
+	// Room for the whole body at once when its length is known; +1 lets
+	// the read that sees the end need no growing.
+	buf := getBody(min(r.ContentLength, in.opt.MaxBody) + 1)
+	defer putBody(buf)
+	body, err := readAll(http.MaxBytesReader(w, r.Body, in.opt.MaxBody), buf)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
