@@ -32,6 +32,9 @@ func drain(out <-chan telemetry.Batch, want <-chan int, done chan<- struct{}) {
 		select {
 		case b := <-out:
 			got += len(b.Events)
+			if b.Recycle != nil {
+				b.Recycle(b.Events) // as the window stage does
+			}
 		case target = <-want:
 			want = nil
 		}

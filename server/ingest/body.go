@@ -6,6 +6,8 @@ import (
 	"sync"
 
 	"github.com/coder/websocket"
+
+	"fleetpulse/shared/telemetry"
 )
 
 // bodies recycles the buffers that POST bodies and WebSocket messages are
@@ -62,3 +64,33 @@ func readMessage(ctx context.Context, c *websocket.Conn, p *[]byte) (websocket.M
 	b, err := readAll(r, p)
 	return typ, b, err
 }
+
+// events recycles the event slices of batches: the window stage hands each
+// back through Batch.Recycle once it has folded the events in. A recycled
+// slice is warm in the cache and costs the GC nothing; a new 1,000-event
+// slice is 64 KB to allocate, clear and later sweep.
+var events = sync.Pool{New: func() any { return new([]telemetry.Event) }}
+
+// getEvents returns an empty slice with room for n events.
+func getEvents(n int) []telemetry.Event {
+	p := events.Get().(*[]telemetry.Event)
+	s := *p
+	*p = nil
+	eventSlices.Put(p)
+	if cap(s) < n {
+		return make([]telemetry.Event, 0, n)
+	}
+	return s[:0]
+}
+
+// putEvents is Batch.Recycle for ingest's batches.
+func putEvents(s []telemetry.Event) {
+	clear(s) // keep no vehicle ids alive
+	p := eventSlices.Get().(*[]telemetry.Event)
+	*p = s[:0]
+	events.Put(p)
+}
+
+// eventSlices recycles the pointers events holds its slices in, so that
+// neither direction allocates.
+var eventSlices = sync.Pool{New: func() any { return new([]telemetry.Event) }}

@@ -183,7 +183,8 @@ func (in *Ingest) decode(body []byte, allErrors bool) (result, error) {
 		}
 	}()
 	var res result
-	res.batch.Events = make([]telemetry.Event, 0, min(bytes.Count(body, []byte{'\n'})+1, in.opt.MaxLines, 4096))
+	res.batch.Events = getEvents(min(bytes.Count(body, []byte{'\n'})+1, in.opt.MaxLines, 4096))
+	res.batch.Recycle = putEvents
 	nowMS := in.opt.Now().UnixMilli()
 	reject := func(line int, reason string) {
 		res.rejected++
@@ -213,16 +214,18 @@ func (in *Ingest) decode(body []byte, allErrors bool) (result, error) {
 			reject(n, ReasonLineTooLong)
 			continue
 		}
-		var e telemetry.Event
-		reason := d.Decode(line, &e)
+		// Decode in place: an Event is 64 bytes, not worth copying.
+		res.batch.Events = append(res.batch.Events, telemetry.Event{})
+		e := &res.batch.Events[len(res.batch.Events)-1]
+		reason := d.Decode(line, e)
 		if reason == "" {
-			reason = telemetry.CheckTime(&e, nowMS, in.opt.MaxFuture, in.opt.MaxAge)
+			reason = telemetry.CheckTime(e, nowMS, in.opt.MaxFuture, in.opt.MaxAge)
 		}
 		if reason != "" {
+			res.batch.Events = res.batch.Events[:len(res.batch.Events)-1]
 			reject(n, reason)
 			continue
 		}
-		res.batch.Events = append(res.batch.Events, e)
 	}
 	return res, nil
 }
