@@ -320,7 +320,10 @@ func (s *subscribers) rows(m *marks, lateness time.Duration) []Row {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	what := "every vehicle"
-	if k := s.filterSize; k > 0 {
+	switch k := s.filterSize; {
+	case k == 1:
+		what = "1 vehicle each"
+	case k > 1:
 		what = strconv.Itoa(k) + " vehicles each"
 	}
 	failed := "none"

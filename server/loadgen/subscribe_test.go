@@ -189,3 +189,18 @@ func TestLoadgenDataStopsOnAnError(t *testing.T) {
 		t.Errorf("answers %q", got)
 	}
 }
+
+// FuzzWindowEnd feeds windowEnd, which reads the head of every message a
+// server sends to a subscriber, arbitrary bytes: it must not panic, and a
+// window it accepts has a head that says so.
+func FuzzWindowEnd(f *testing.F) {
+	f.Add(windowMsg(3, time.Date(2026, 11, 27, 4, 40, 10, 0, time.UTC)))
+	f.Add([]byte(`{"type":"snapshot","seq":1,"fleet":[],"vehicles":[]}`))
+	f.Add([]byte(`{"type":"window","window_end":"`))
+	f.Add([]byte(`{"type":"window","window_end":"2026-11-27T04:40:10+99:00"}`))
+	f.Fuzz(func(t *testing.T, head []byte) {
+		if _, final := windowEnd(head); final && !strings.HasPrefix(string(head), `{"type":"window"`) {
+			t.Fatalf("windowEnd(%q) took a message that is no window", head)
+		}
+	})
+}
