@@ -209,9 +209,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	var extra []Row
 	if subs != nil {
 		l.awaitLastWindow(rctx, subs)
+		// Each close waits for the server's answer: close them at once.
+		var closing sync.WaitGroup
 		for _, c := range subConns {
-			c.Close(websocket.StatusNormalClosure, "done")
+			closing.Go(func() { c.Close(websocket.StatusNormalClosure, "done") })
 		}
+		closing.Wait()
 		readers.Wait()
 		extra = subs.rows(l.marks, cfg.lateness)
 	}
