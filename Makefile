@@ -48,8 +48,10 @@ lint:
 	$(GO) tool gosec $(GOSEC) ./...
 	GOOS=js GOARCH=wasm $$($(GO) tool -n gosec) $(GOSEC) ./app/... ./shared/...
 
-bench:
-	$(GO) test -run='^$$' -bench=. -benchmem ./...
+# The Go benchmarks, then the built server under loadgen; one table at the end
+# (BENCH_FULL=1 for the long version).
+bench: build
+	$(GO) run ./scripts/bench
 
 clean:
 	rm -rf bin $(WASM) web/echarts

@@ -40,6 +40,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -204,13 +205,17 @@ func (h *Hub) SetSnapshot(snapshot []byte) {
 // Publish never blocks on a subscriber.
 func (h *Hub) Publish(seq uint64, w *telemetry.Window, msg, snapshot []byte) {
 	now := h.opt.Now()
-	it := item{seq: seq, msg: msg, w: w}
+	it := item{seq: seq, msg: msg, w: w, idx: newRowIndex(w)}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if !h.seqKnown || seq != h.seq+1 {
 		h.ring.reset()
 	}
-	h.ring.push(it)
+	// The ring keeps no index: it would hold a map per retained window,
+	// and resumes are rare enough to test every row.
+	kept := it
+	kept.idx = nil
+	h.ring.push(kept)
 	h.seq, h.seqKnown, h.snapshot = seq, true, snapshot
 	for s := range h.subs {
 		switch s.offer(it, snapshot, now, h.opt.QueueLen, h.opt.MaxLag) {
@@ -228,7 +233,7 @@ func (h *Hub) Publish(seq uint64, w *telemetry.Window, msg, snapshot []byte) {
 // replaced by the newer one, and a subscriber with a full queue skips it,
 // which never counts against it. w is kept for filtered subscribers.
 func (h *Hub) PublishLive(w *telemetry.Window, msg []byte) {
-	it := item{seq: h.seqNow(), msg: msg, w: w, live: true}
+	it := item{seq: h.seqNow(), msg: msg, w: w, idx: newRowIndex(w), live: true}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for s := range h.subs {
@@ -312,7 +317,34 @@ type item struct {
 	seq  uint64
 	msg  []byte
 	w    *telemetry.Window
-	live bool // a provisional update: replaced by the next, skipped when full
+	idx  *rowIndex // w's rows by vehicle id, shared by the subscribers
+	live bool      // a provisional update: replaced by the next, skipped when full
+}
+
+// rowIndex maps the vehicle ids of a window's rows to their positions. The
+// first filtered subscriber that needs it builds it, once per window, so
+// that each filtered subscriber looks up its own ids rather than testing
+// every row: with 1,000 subscribers of one vehicle each and 10,000 rows,
+// 1,000 lookups rather than 10 million.
+type rowIndex struct {
+	once sync.Once
+	w    *telemetry.Window
+	pos  map[string]int32
+}
+
+// newRowIndex returns the (not yet built) index of w's rows, or nil.
+func newRowIndex(w *telemetry.Window) *rowIndex {
+	if w == nil {
+		return nil
+	}
+	return &rowIndex{w: w}
+}
+
+func (x *rowIndex) build() {
+	x.pos = make(map[string]int32, len(x.w.Vehicles))
+	for i := range x.w.Vehicles {
+		x.pos[x.w.Vehicles[i].VehicleID] = int32(i)
+	}
 }
 
 // size approximates the memory an item keeps alive, for the ring's cap.
@@ -506,6 +538,7 @@ type subscriber struct {
 	// Used by the handler goroutine only.
 	buf  []byte
 	rows []telemetry.VehicleRow
+	at   []int32
 }
 
 type verdict int
@@ -590,9 +623,26 @@ func (s *subscriber) message(it *item) []byte {
 		return it.msg
 	}
 	rows := s.rows[:0]
-	for i := range it.w.Vehicles {
-		if _, ok := (*f)[it.w.Vehicles[i].VehicleID]; ok {
+	if it.idx != nil && 4*len(*f) < len(it.w.Vehicles) {
+		// Few ids among many rows: look them up, and keep the rows'
+		// order.
+		it.idx.once.Do(it.idx.build)
+		at := s.at[:0]
+		for id := range *f {
+			if i, ok := it.idx.pos[id]; ok {
+				at = append(at, i)
+			}
+		}
+		slices.Sort(at)
+		for _, i := range at {
 			rows = append(rows, it.w.Vehicles[i])
+		}
+		s.at = at[:0]
+	} else {
+		for i := range it.w.Vehicles {
+			if _, ok := (*f)[it.w.Vehicles[i].VehicleID]; ok {
+				rows = append(rows, it.w.Vehicles[i])
+			}
 		}
 	}
 	if it.live {

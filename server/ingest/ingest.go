@@ -17,7 +17,6 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -224,7 +223,8 @@ func (in *Ingest) decode(body []byte, allErrors bool) (result, error) {
 		}
 	}()
 	var res result
-	res.batch.Events = make([]telemetry.Event, 0, min(bytes.Count(body, []byte{'\n'})+1, in.opt.MaxLines, 4096))
+	res.batch.Events = getEvents(min(bytes.Count(body, []byte{'\n'})+1, in.opt.MaxLines, 4096))
+	res.batch.Recycle = putEvents
 	nowMS := in.opt.Now().UnixMilli()
 	reject := func(line int, reason string) {
 		res.rejected++
@@ -254,16 +254,18 @@ func (in *Ingest) decode(body []byte, allErrors bool) (result, error) {
 			reject(n, ReasonLineTooLong)
 			continue
 		}
-		var e telemetry.Event
-		reason := d.Decode(line, &e)
+		// Decode in place: an Event is 64 bytes, not worth copying.
+		res.batch.Events = append(res.batch.Events, telemetry.Event{})
+		e := &res.batch.Events[len(res.batch.Events)-1]
+		reason := d.Decode(line, e)
 		if reason == "" {
-			reason = telemetry.CheckTime(&e, nowMS, in.opt.MaxFuture, in.opt.MaxAge)
+			reason = telemetry.CheckTime(e, nowMS, in.opt.MaxFuture, in.opt.MaxAge)
 		}
 		if reason != "" {
+			res.batch.Events = res.batch.Events[:len(res.batch.Events)-1]
 			reject(n, reason)
 			continue
 		}
-		res.batch.Events = append(res.batch.Events, e)
 	}
 	return res, nil
 }
@@ -461,7 +463,11 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusRequestEntityTooLarge, "body larger than "+strconv.FormatInt(in.opt.MaxBody, 10)+" bytes")
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, in.opt.MaxBody))
+	// Room for the whole body at once when its length is known; +1 lets
+	// the read that sees the end need no growing.
+	buf := getBody(min(r.ContentLength, in.opt.MaxBody) + 1)
+	defer putBody(buf)
+	body, err := readAll(http.MaxBytesReader(w, r.Body, in.opt.MaxBody), buf)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {

@@ -30,7 +30,7 @@ func line(id string, ts time.Time) string {
 
 // newIngest serves an Ingest with a token over httptest; out has room for
 // queue batches.
-func newIngest(t *testing.T, queue int, opt Options) (*Ingest, *httptest.Server, chan telemetry.Batch) {
+func newIngest(t testing.TB, queue int, opt Options) (*Ingest, *httptest.Server, chan telemetry.Batch) {
 	t.Helper()
 	if opt.Tokens == nil {
 		tok, err := NewTokens(token, "", clock)

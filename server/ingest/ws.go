@@ -75,7 +75,8 @@ func (in *Ingest) ServeWS(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	for {
-		typ, msg, err := c.Read(ctx)
+		buf := getBody(0)
+		typ, msg, err := readMessage(ctx, c, buf)
 		if err != nil {
 			var ce websocket.CloseError
 			if errors.As(err, &ce) && ce.Code == websocket.StatusMessageTooBig {
@@ -88,6 +89,7 @@ func (in *Ingest) ServeWS(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		res, err := in.decode(msg, true)
+		putBody(buf) // the events hold no reference into msg
 		if err != nil {
 			c.Close(websocket.StatusMessageTooBig, "too many lines in one message")
 			return

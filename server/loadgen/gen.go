@@ -50,9 +50,10 @@ type car struct {
 // hand, so that generating never bounds the load. It is not safe for
 // concurrent use; each connection has its own.
 type generator struct {
-	cars []car
-	next int    // the car of the next event: round robin
-	rng  uint64 // xorshift64 state, never 0
+	cars  []car
+	next  int    // the car of the next event: round robin
+	rng   uint64 // xorshift64 state, never 0
+	maxTS int64  // the greatest ts generated so far, Unix ms
 }
 
 // newGenerator returns a generator for the vehicles numbered first,
@@ -89,6 +90,7 @@ func (g *generator) appendBatch(b []byte, n int, nowMS int64) []byte {
 			g.next = 0
 		}
 		ts := max(nowMS, c.lastTS+1)
+		g.maxTS = max(g.maxTS, ts)
 		g.move(c, ts)
 		b = appendEvent(b, c, ts)
 	}

@@ -15,9 +15,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/coder/websocket"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -27,6 +30,8 @@ const (
 	maxVehicles = 1_000_000
 	maxBatch    = 100_000
 	maxConns    = 256
+	// maxSubscribers is the hub's default cap.
+	maxSubscribers = 10_000
 )
 
 // config is what the flags say.
@@ -41,6 +46,13 @@ type config struct {
 	conns     int
 	seed      uint64
 	events    int64
+	// -subscribers and the server's windows, for the latency of windows
+	subscribers int
+	subVehicles int
+	lateness    time.Duration
+	slide       time.Duration
+	subGrace    time.Duration
+	dataPath    string
 }
 
 // deps are what Run takes from the process: the clock, sleeping and the
@@ -69,7 +81,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 		fs.PrintDefaults()
 	}
 	tokenFromEnv := ServerFlags(fs, &c.base, &c.token, getenv)
-	fs.StringVar(&c.transport, "transport", "http", "http (POST /ingest) or ws (WebSocket /ingest)")
+	fs.StringVar(&c.transport, "transport", "http", "http (POST /ingest), ws (WebSocket /ingest), or data (GET -data-path as fast as possible, sending no events)")
 	fs.IntVar(&c.vehicles, "vehicles", 10_000, "distinct vehicles (LOAD-000001, ...)")
 	fs.Float64Var(&c.rate, "rate", 0, "target events per second, all connections together; 0 is as fast as possible")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "how long to send, at most 1h")
@@ -77,6 +89,12 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	fs.IntVar(&c.conns, "conns", 1, "parallel connections")
 	fs.Uint64Var(&c.seed, "seed", 1, "seed of the synthetic fleet")
 	fs.Int64Var(&c.events, "events", 0, "stop after this many events; 0 is no limit but -duration")
+	fs.IntVar(&c.subscribers, "subscribers", 0, "/ws subscribers to hold open while sending, measuring window-to-subscriber latency (see BENCHMARKS.md)")
+	fs.IntVar(&c.subVehicles, "sub-vehicles", 0, "vehicle ids each subscriber filters on (?vehicle_id=); 0 is every vehicle")
+	fs.DurationVar(&c.lateness, "lateness", 5*time.Second, "the server's -lateness, for the latency of windows")
+	fs.DurationVar(&c.slide, "slide", 10*time.Second, "the server's -slide (its -window when tumbling), for the latency of windows")
+	fs.DurationVar(&c.subGrace, "sub-grace", 10*time.Second, "after sending, how long to wait for subscribers to read the last window that should close")
+	fs.StringVar(&c.dataPath, "data-path", "/data", "the path and query -transport data asks for, gzip accepted")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -92,8 +110,8 @@ func (c config) validate() error {
 		return fmt.Errorf("loadgen: %w", err)
 	}
 	switch {
-	case c.transport != "http" && c.transport != "ws":
-		return fmt.Errorf("loadgen: -transport %q: want http or ws", c.transport)
+	case c.transport != "http" && c.transport != "ws" && c.transport != "data":
+		return fmt.Errorf("loadgen: -transport %q: want http, ws or data", c.transport)
 	case c.vehicles < 1 || c.vehicles > maxVehicles:
 		return fmt.Errorf("loadgen: -vehicles %d: want 1 to %d", c.vehicles, maxVehicles)
 	case c.rate < 0 || c.rate != c.rate:
@@ -108,6 +126,16 @@ func (c config) validate() error {
 		return fmt.Errorf("loadgen: -conns %d exceeds -vehicles %d: each connection needs vehicles of its own", c.conns, c.vehicles)
 	case c.events < 0:
 		return fmt.Errorf("loadgen: -events %d must not be negative", c.events)
+	case c.subscribers < 0 || c.subscribers > maxSubscribers:
+		return fmt.Errorf("loadgen: -subscribers %d: want 0 to %d", c.subscribers, maxSubscribers)
+	case c.subVehicles < 0 || c.subVehicles > 1000:
+		return fmt.Errorf("loadgen: -sub-vehicles %d: want 0 to 1000", c.subVehicles)
+	case c.lateness < 0 || c.slide < time.Second || c.subGrace < 0:
+		return fmt.Errorf("loadgen: -lateness, -slide and -sub-grace: want the server's settings (-slide at least 1s)")
+	case c.subscribers > 0 && c.transport == "data":
+		return fmt.Errorf("loadgen: -subscribers needs events: use -transport http or ws")
+	case !strings.HasPrefix(c.dataPath, "/"):
+		return fmt.Errorf("loadgen: -data-path %q: want a path such as /data?format=csv", c.dataPath)
 	}
 	return nil
 }
@@ -127,12 +155,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		d.wait = Sleep
 	}
 	if d.http == nil {
-		d.http = NewHTTPClient(cfg.conns)
+		d.http = NewHTTPClient(cfg.conns + cfg.subscribers)
 	}
 	endpoint, _ := IngestURL(cfg.base)
 	stats := NewStats()
 	stats.ws = cfg.transport == "ws"
 
+	if cfg.transport == "data" {
+		return runData(ctx, cfg, d, stdout)
+	}
 	rate := "as fast as possible"
 	if cfg.rate > 0 {
 		rate = fmt.Sprintf("%g events/s", cfg.rate)
@@ -148,8 +179,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	l := &loader{cfg: cfg, deps: d, stats: stats, start: start, deadline: start.Add(cfg.duration)}
 	l.remaining.Store(cfg.events)
 	// However the clock behaves, the run ends a little after -duration.
-	rctx, cancel := context.WithTimeout(ctx, cfg.duration+15*time.Second)
+	rctx, cancel := context.WithTimeout(ctx, cfg.duration+cfg.subGrace+15*time.Second)
 	defer cancel()
+	var subs *subscribers
+	var subConns []*websocket.Conn
+	var readers sync.WaitGroup
+	if cfg.subscribers > 0 {
+		l.marks = newMarks()
+		subs = newSubscribers(cfg.subVehicles)
+		if subConns, err = l.connectSubscribers(rctx, subs); err != nil {
+			return fmt.Errorf("loadgen: %w", err)
+		}
+		for _, c := range subConns {
+			readers.Go(func() { subs.read(c, d.now) })
+		}
+		// The run's clock starts once every subscriber is in.
+		start = d.now()
+		l.start, l.deadline = start, start.Add(cfg.duration)
+	}
 	l.client = &Client{URL: endpoint, Token: cfg.token, HTTP: d.http, Stats: stats, Wait: d.wait, Now: d.now, Deadline: l.deadline}
 	l.client.defaults() // the WebSocket transport reads them too
 	g, gctx := errgroup.WithContext(rctx)
@@ -159,12 +206,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	err = g.Wait()
 	elapsed := d.now().Sub(start)
+	var extra []Row
+	if subs != nil {
+		l.awaitLastWindow(rctx, subs)
+		// Each close waits for the server's answer: close them at once.
+		var closing sync.WaitGroup
+		for _, c := range subConns {
+			closing.Go(func() { c.Close(websocket.StatusNormalClosure, "done") })
+		}
+		closing.Wait()
+		readers.Wait()
+		extra = subs.rows(l.marks, cfg.lateness)
+	}
 
 	if ctx.Err() != nil && err != nil && errors.Is(err, ctx.Err()) {
 		fmt.Fprintln(stdout, "stopped early: interrupted")
 		err = nil
 	}
-	if perr := stats.Print(stdout, elapsed); perr != nil && err == nil {
+	if perr := stats.Print(stdout, elapsed, extra...); perr != nil && err == nil {
 		err = perr
 	}
 	if err != nil {
@@ -184,6 +243,32 @@ type loader struct {
 	client          *Client
 	start, deadline time.Time
 	remaining       atomic.Int64 // events left to send under -events
+	marks           *marks       // when batches were written, with -subscribers
+}
+
+// awaitLastWindow waits, at most -sub-grace, until every subscriber has
+// read the last window the events sent should have closed: the one ending
+// at the last multiple of -slide at or before the watermark.
+func (l *loader) awaitLastWindow(ctx context.Context, subs *subscribers) {
+	l.marks.mu.Lock()
+	top, any := l.marks.top, len(l.marks.first) > 0
+	l.marks.mu.Unlock()
+	if !any {
+		return
+	}
+	slide := l.cfg.slide.Milliseconds()
+	last := floorDiv(top*1000-l.cfg.lateness.Milliseconds(), slide) * slide
+	grace := time.NewTimer(l.cfg.subGrace)
+	defer grace.Stop()
+	for !subs.caughtUp(last) {
+		select {
+		case <-subs.changed:
+		case <-grace.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // claim takes up to n events of the -events budget; without a budget it
@@ -259,6 +344,7 @@ func (l *loader) workHTTP(ctx context.Context, gen *generator) error {
 			return err
 		}
 		buf = gen.appendBatch(buf[:0], n, l.deps.now().UnixMilli())
+		l.marks.sent(gen.maxTS, l.deps.now())
 		if err := l.client.Post(ctx, buf, n); err != nil {
 			return err
 		}

@@ -570,7 +570,7 @@ func TestLoadgenFlags(t *testing.T) {
 		args    []string
 		wantErr string
 	}{
-		{[]string{"-transport", "udp"}, `loadgen: -transport "udp": want http or ws`},
+		{[]string{"-transport", "udp"}, `loadgen: -transport "udp": want http, ws or data`},
 		{[]string{"-duration", "2h"}, "loadgen: -duration 2h0m0s: want more than 0 and at most 1h0m0s"},
 		{[]string{"-duration", "0s"}, "loadgen: -duration 0s: want more than 0 and at most 1h0m0s"},
 		{[]string{"-batch", "0"}, "loadgen: -batch 0: want 1 to 100000"},
@@ -583,6 +583,11 @@ func TestLoadgenFlags(t *testing.T) {
 		{[]string{"-url", "ftp://example.com"}, `loadgen: -url "ftp://example.com": want an http:// or https:// address`},
 		{[]string{"-url", "http://"}, `loadgen: -url "http://": want a server address such as http://localhost:8080`},
 		{[]string{"extra"}, `loadgen: unexpected argument "extra"`},
+		{[]string{"-subscribers", "10001"}, "loadgen: -subscribers 10001: want 0 to 10000"},
+		{[]string{"-sub-vehicles", "1001"}, "loadgen: -sub-vehicles 1001: want 0 to 1000"},
+		{[]string{"-slide", "500ms"}, "loadgen: -lateness, -slide and -sub-grace: want the server's settings (-slide at least 1s)"},
+		{[]string{"-transport", "data", "-subscribers", "2"}, "loadgen: -subscribers needs events: use -transport http or ws"},
+		{[]string{"-transport", "data", "-data-path", "data"}, `loadgen: -data-path "data": want a path such as /data?format=csv`},
 		{[]string{"-nope"}, "flag provided but not defined: -nope"},
 		{[]string{"-duration", "soon"}, `invalid value "soon" for flag -duration`},
 	}

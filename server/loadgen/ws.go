@@ -42,6 +42,7 @@ type wsConn struct {
 type wsMsg struct {
 	body  []byte
 	lines int
+	maxTS int64     // its greatest ts, Unix ms
 	start time.Time // when it was first written
 }
 
@@ -96,6 +97,7 @@ func (l *loader) workWS(ctx context.Context, gen *generator) error {
 			m := s.unacked[s.written]
 			if m.start.IsZero() {
 				m.start = l.deps.now()
+				l.marks.sent(m.maxTS, m.start)
 			}
 			if err := s.conn.c.Write(ctx, websocket.MessageText, m.body); err != nil {
 				if ctx.Err() != nil {
@@ -139,7 +141,7 @@ func (l *loader) workWS(ctx context.Context, gen *generator) error {
 				body = make([]byte, 0, l.cfg.batch*160)
 			}
 			body = gen.appendBatch(body, n, l.deps.now().UnixMilli())
-			s.unacked = append(s.unacked, &wsMsg{body: body, lines: n})
+			s.unacked = append(s.unacked, &wsMsg{body: body, lines: n, maxTS: gen.maxTS})
 			sent += int64(n)
 		}
 	}

@@ -92,6 +92,10 @@ func (s *Stage) Run(ctx context.Context, in <-chan telemetry.Batch, out chan<- t
 			if s.add(batch.Events) > 0 {
 				lastAccepted = s.now()
 			}
+			if batch.Recycle != nil {
+				// The processor copies what it keeps of an event.
+				batch.Recycle(batch.Events)
+			}
 			if err := send(s.proc.Emit()); err != nil {
 				return err
 			}

@@ -102,3 +102,38 @@ func TestStageSendsLiveUpdates(t *testing.T) {
 		}
 	})
 }
+
+// TestStageRecyclesBatches hands a batch's events back through Recycle
+// once they are folded in, and what the windows say does not change when
+// the producer then overwrites the recycled memory.
+func TestStageRecyclesBatches(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := mustNew(t, Config{Window: 10 * time.Second, Lateness: 5 * time.Second})
+		st := NewStage(p, 5*time.Second, 0, time.Now, new(Stats))
+		in := make(chan telemetry.Batch)
+		out := make(chan telemetry.Window, 8)
+		done := make(chan error, 1)
+		go func() { done <- st.Run(t.Context(), in, out) }()
+
+		recycled := make(chan []telemetry.Event, 1)
+		start := time.Now().UnixMilli()
+		events := []telemetry.Event{{VehicleID: "A", TS: start, SpeedKPH: 40}, {VehicleID: "A", TS: start + 1000, SpeedKPH: 60}}
+		in <- telemetry.Batch{Events: events, Recycle: func(e []telemetry.Event) { recycled <- e }}
+		got := <-recycled
+		if &got[0] != &events[0] || len(got) != 2 {
+			t.Fatalf("recycled %d events at %p, want the batch's 2 at %p", len(got), &got[0], &events[0])
+		}
+		// The producer reuses the memory at once.
+		for i := range got {
+			got[i] = telemetry.Event{VehicleID: "B", TS: start, SpeedKPH: 100}
+		}
+		close(in)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		w := <-out
+		if len(w.Vehicles) != 1 || w.Vehicles[0].VehicleID != "A" || w.Vehicles[0].AvgSpeedKPH != 50 || w.Fleet.Events != 2 {
+			t.Fatalf("window %+v %+v: want vehicle A, 2 events averaging 50 km/h", w.Fleet, w.Vehicles)
+		}
+	})
+}

@@ -48,7 +48,7 @@ func New(seq uint64, fleet []telemetry.FleetRow, latest []telemetry.VehicleRow, 
 	if n := len(latest); n > 0 {
 		c.Watermark = latest[0].WindowEnd
 	}
-	v.encode(c)
+	v.encode(c, nil)
 	v.cur.Store(c)
 	return v
 }
@@ -70,21 +70,37 @@ func (v *View) Apply(w telemetry.Window) (*Current, []byte) {
 	}
 	fleet = append(fleet, w.Fleet)
 	c := &Current{Seq: old.Seq + 1, Fleet: fleet, Latest: slices.Clip(w.Vehicles), Updated: now, Watermark: w.Fleet.WindowEnd}
-	v.encode(c)
+	v.encode(c, old)
 	v.cur.Store(c)
-	return c, wire.AppendWindow(nil, c.Seq, &w.Fleet, w.Vehicles)
+	return c, wire.AppendWindow(sized(c.LatestJSON, 1024), c.Seq, &w.Fleet, w.Vehicles)
 }
 
-func (v *View) encode(c *Current) {
-	c.LatestJSON = append(telemetry.AppendVehiclesJSON(nil, c.Latest), '\n')
-	c.LatestCSV = AppendLatestCSV(nil, c.Latest, c.Updated)
-	c.FleetJSON = append(telemetry.AppendFleetJSON(nil, c.Fleet), '\n')
-	c.FleetCSV = AppendFleetCSV(nil, c.Fleet)
+// encode fills c's encodings. Each buffer starts at about the size of
+// prev's: growing a 10k-vehicle encoding from nothing copied and cleared
+// about 60 MB per window, a third of the time to encode it.
+func (v *View) encode(c, prev *Current) {
+	if prev == nil {
+		prev = &Current{}
+	}
+	c.LatestJSON = append(telemetry.AppendVehiclesJSON(sized(prev.LatestJSON, 0), c.Latest), '\n')
+	c.LatestCSV = AppendLatestCSV(sized(prev.LatestCSV, 0), c.Latest, c.Updated)
+	c.FleetJSON = append(telemetry.AppendFleetJSON(sized(prev.FleetJSON, 512), c.Fleet), '\n')
+	c.FleetCSV = AppendFleetCSV(sized(prev.FleetCSV, 256), c.Fleet)
 	snap := c.Fleet
 	if len(snap) > SnapshotFleetRows {
 		snap = snap[len(snap)-SnapshotFleetRows:]
 	}
-	c.Snapshot = wire.AppendSnapshot(nil, c.Seq, snap, c.Latest)
+	c.Snapshot = wire.AppendSnapshot(sized(prev.Snapshot, 0), c.Seq, snap, c.Latest)
+}
+
+// sized returns an empty buffer with room for like and extra bytes more,
+// and a little slack.
+func sized(like []byte, extra int) []byte {
+	n := len(like) + len(like)/16 + extra
+	if n == 0 {
+		return nil
+	}
+	return make([]byte, 0, n)
 }
 
 // AppendLatestCSV appends a header and rows in the layout of

@@ -37,6 +37,10 @@ func (e *Event) Time() time.Time { return time.UnixMilli(e.TS).UTC() }
 type Batch struct {
 	Events   []Event
 	Rejected int64
+	// Recycle, when not nil, takes Events back once the consumer is done
+	// with them, so that the producer can reuse the memory; the consumer
+	// must keep no reference into Events after calling it.
+	Recycle func([]Event)
 }
 
 // VehicleRow is the aggregate of one vehicle over one window.
