@@ -24,13 +24,15 @@ type server struct {
 }
 
 // start runs the server on a free loopback port with the simulator off and
-// ingest enabled, and waits until it says where it listens.
+// ingest enabled without the per-token rate limit (the bench measures
+// capacity), and waits until it says where it listens.
 func (b *bench) start(ctx context.Context, args ...string) (*server, error) {
 	dir, err := os.MkdirTemp("", "fleetpulse-bench-")
 	if err != nil {
 		return nil, err
 	}
-	args = append([]string{"-addr", "127.0.0.1:0", "-vehicles", "0", "-storage", filepath.Join(dir, "storage")}, args...)
+	args = append([]string{"-addr", "127.0.0.1:0", "-vehicles", "0", "-storage", filepath.Join(dir, "storage"),
+		"-ingest-rate", "0", "-ingest-requests", "0"}, args...)
 	fmt.Fprintf(b.log, "bench: %s %s\n", b.bin, strings.Join(args, " "))
 	cmd := exec.Command(b.bin, args...)
 	cmd.Env = append(os.Environ(), "FLEETPULSE_INGEST_TOKEN="+token)
