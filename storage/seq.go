@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"sort"
 	"strconv"
 	"time"
 )
@@ -23,6 +24,7 @@ type state struct {
 func (w *Writer) loadSeq() error {
 	f, err := w.fs.Open(stateFile)
 	if errors.Is(err, fs.ErrNotExist) {
+		w.reconcile()
 		return nil
 	}
 	if err != nil {
@@ -39,7 +41,25 @@ func (w *Writer) loadSeq() error {
 	}
 	w.seq.Store(s.Seq)
 	w.through = s.Through
+	w.reconcile()
 	return nil
+}
+
+// reconcile brings seq and through up to fleet_metrics.csv. Delivery writes
+// the CSV files first and state.json after them, so a crash between the two
+// leaves fleet rows of windows that state.json does not count yet. Those
+// windows were written, so they are final: each counts for seq, and through
+// moves to the last of them, so that a restart (replaying the write-ahead
+// log, say) never emits one of them again as a second row or seq.
+func (w *Writer) reconcile() {
+	rows := w.fleet.rows
+	if len(rows) == 0 || !rows[len(rows)-1].WindowEnd.After(w.through) {
+		return
+	}
+	i := sort.Search(len(rows), func(i int) bool { return rows[i].WindowEnd.After(w.through) })
+	w.seq.Add(uint64(len(rows) - i))
+	w.through = rows[len(rows)-1].WindowEnd
+	w.log.Debug("state behind fleet_metrics.csv: carried on from it", "windows", len(rows)-i, "through", w.through)
 }
 
 // Seq returns the seq last saved with SaveState, or read at Open; 0 when
