@@ -103,6 +103,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		// are final: their events now count as late, never twice.
 		proc.AdvanceTo(t.UnixMilli())
 	}
+	var dur *durable // the write-ahead log; nil without -wal
+	if cfg.wal != "" {
+		// Replayed before any new input is taken.
+		if dur, err = openDurable(cfg.wal, cfg.window, cfg.slide, proc, store.Through(), log); err != nil {
+			return err
+		}
+	}
 	var stats stream.Stats
 	stage := stream.NewStage(proc, cfg.lateness, cfg.idleTimeout, time.Now, &stats)
 	fleet := sim.New(cfg.vehicles, cfg.seed)
@@ -116,6 +123,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	events := make(chan telemetry.Batch, 64)
 	producers := ingest.New(events, ingest.Options{
 		Tokens: tokens, MaxBody: int64(cfg.maxBody), MaxFuture: cfg.maxFuture, MaxAge: cfg.maxAge, Log: log,
+		WAL: dur.appender(),
 	})
 	subs := hub.New(hub.Options{
 		OriginPatterns: cfg.origins, Log: log,
@@ -128,6 +136,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	dashboard := ui.Handler(buildVersion())
 	dashboard.Resources = newEmbeddedWeb(web)
 	met := newMetrics(&stats, subs, producers, fleet.MalformedTotal, func() int { return len(events) }, store.LastGoodWrite)
+	dur.register(met.reg)
 	// Ready from the start: the listener opens below, and the shutdown
 	// path, which may run at once, only ever sets it false.
 	var ready atomic.Bool
@@ -175,9 +184,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fleet.Run(produce, cfg.rate, time.Now, events)
 	})
 	g.Go(func() error { return stage.Run(gctx, events, windows) })
+	g.Go(func() error { return dur.run(gctx) })
 	g.Go(func() error {
 		defer close(drained)
-		return deliver(windows, live, v, subs, store, met, log)
+		return deliver(windows, live, v, subs, store, dur, met, log)
 	})
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
@@ -198,6 +208,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		// events has two writers: once both have stopped, close it, and
 		// the window stage flushes.
 		producers.Close()
+		dur.close()
 		<-simDone
 		close(events)
 		select {
@@ -224,11 +235,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return err
 }
 
-// deliver hands each final window to subscribers, the served view and the
-// CSV files, in that order, and each provisional window (live, nil when
+// deliver hands each final window to the CSV files, the served view and
+// subscribers, in that order, and each provisional window (live, nil when
 // off) to subscribers, until windows is closed; then it disconnects the
 // subscribers after what is queued for them.
-func deliver(windows, live <-chan telemetry.Window, v *view.View, subs *hub.Hub, store *storage.Writer, met *metrics, log *slog.Logger) error {
+func deliver(windows, live <-chan telemetry.Window, v *view.View, subs *hub.Hub, store *storage.Writer, dur *durable, met *metrics, log *slog.Logger) error {
 	failing := false
 	for windows != nil {
 		var w telemetry.Window
@@ -247,12 +258,22 @@ func deliver(windows, live <-chan telemetry.Window, v *view.View, subs *hub.Hub,
 			}
 			w = fw
 		}
+		// The files first, then the view and subscribers: a window
+		// anyone has seen is on disk, so a crash (kill -9) never takes
+		// a seq back or emits a window again. Save the state even when
+		// the CSV files failed: seq must never go back after a restart.
+		seq := v.Current().Seq + 1
+		werr := store.Write(w)
+		serr := store.SaveState(seq, w.End())
+		if serr == nil {
+			// The window's events are final and delivered: the log
+			// need not keep them.
+			dur.release(w.End())
+		}
 		cur, msg := v.Apply(w)
 		subs.Publish(cur.Seq, &w, msg, cur.Snapshot)
 		met.closeLag.Observe(time.Since(w.End()).Seconds())
-		// Save the state even when the CSV files failed: seq must never
-		// go back after a restart.
-		err := errors.Join(store.Write(w), store.SaveState(cur.Seq, w.End()))
+		err := errors.Join(werr, serr)
 		if err != nil {
 			met.csvErrors.WithLabelValues(csvErrorReason(err)).Inc()
 		}

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -60,6 +61,24 @@ func (w *Writer) reconcile() {
 	w.seq.Add(uint64(len(rows) - i))
 	w.through = rows[len(rows)-1].WindowEnd
 	w.log.Debug("state behind fleet_metrics.csv: carried on from it", "windows", len(rows)-i, "through", w.through)
+}
+
+// removeStaleState removes temporary files of state.json that a crash
+// during SaveState left at the output root. Only names of that form go:
+// the root may hold users' files.
+func (w *Writer) removeStaleState() error {
+	entries, err := w.readDir(".")
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.Type().IsRegular() && strings.HasPrefix(e.Name(), "."+stateFile+tempSuffix) {
+			if err := w.removeStaleFile(e.Name()); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // Seq returns the seq last saved with SaveState, or read at Open; 0 when

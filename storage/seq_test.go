@@ -89,3 +89,25 @@ func TestStateCatchesUpWithFleetFile(t *testing.T) {
 		}
 	})
 }
+
+// TestOpenRemovesStaleStateTemp: a kill during SaveState leaves a
+// temporary file of state.json at the root; Open removes it, and nothing
+// else of the root.
+func TestOpenRemovesStaleStateTemp(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	stale := filepath.Join(dir, "."+stateFile+tempSuffix+"12345")
+	mine := filepath.Join(dir, ".user-notes")
+	for _, f := range []string{stale, mine} {
+		if err := os.WriteFile(f, []byte("{"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	open(t, dir, Options{})
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Fatalf("stale state temp still there: %v", err)
+	}
+	if _, err := os.Stat(mine); err != nil {
+		t.Fatalf("a user's file at the root was touched: %v", err)
+	}
+}

@@ -53,6 +53,13 @@ type Options struct {
 	Now func() time.Time
 	// Log gets one line per refused connection or failure, never a token.
 	Log *slog.Logger
+	// WAL, when set, makes the valid events of each request or message
+	// durable before they go to the window stage: a 2xx (or no close)
+	// then means they are on disk. An Append error refuses the request
+	// (503 with Retry-After, close code 1013).
+	WAL interface {
+		Append(ctx context.Context, events []telemetry.Event) error
+	}
 }
 
 // Reasons beyond those of telemetry.Decoder.
@@ -233,6 +240,8 @@ func (in *Ingest) decode(body []byte, allErrors bool) (result, error) {
 var (
 	errBusy    = errors.New("busy")
 	errClosing = errors.New("closing")
+	// errNotDurable means the write-ahead log could not take the events.
+	errNotDurable = errors.New("not durable")
 )
 
 // send hands the valid events of res to the stage, waiting at most
@@ -242,6 +251,12 @@ func (in *Ingest) send(ctx context.Context, res *result) error {
 	defer in.mu.RUnlock()
 	if in.closing {
 		return errClosing
+	}
+	if in.opt.WAL != nil && len(res.batch.Events) > 0 {
+		if err := in.opt.WAL.Append(ctx, res.batch.Events); err != nil {
+			in.opt.Log.Warn("ingest: write-ahead log refused a batch", "err", err)
+			return errNotDurable
+		}
 	}
 	b := res.batch
 	b.Rejected = int64(res.rejected) + in.pending.Swap(0)
@@ -342,6 +357,10 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, errClosing):
 		w.Header().Set("Retry-After", "5")
 		writeError(w, http.StatusServiceUnavailable, "server is shutting down")
+		return
+	case errors.Is(err, errNotDurable):
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "the events could not be written to the write-ahead log: nothing was accepted; retry")
 		return
 	case err != nil:
 		// The request ended before its events were taken: say so,

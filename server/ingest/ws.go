@@ -84,7 +84,7 @@ func (in *Ingest) ServeWS(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		switch err := in.send(ctx, &res); {
-		case errors.Is(err, errBusy):
+		case errors.Is(err, errBusy), errors.Is(err, errNotDurable):
 			c.Close(websocket.StatusTryAgainLater, "server busy: this message was not accepted; retry")
 			return
 		case err != nil:

@@ -80,6 +80,10 @@ func (s *Stage) Run(ctx context.Context, in <-chan telemetry.Batch, out chan<- t
 		}
 		return nil
 	}
+	// Windows made final before Run (by a replay) go out first.
+	if err := send(s.proc.Emit()); err != nil {
+		return err
+	}
 	for {
 		select {
 		case <-ctx.Done():

@@ -81,8 +81,9 @@ type Options struct {
 	// Defaults to discarding them.
 	Log *slog.Logger
 
-	// sync replaces (*os.File).Sync in tests, to inject faults and count.
-	sync func(*os.File) error
+	// Sync makes a file's written bytes durable. Defaults to
+	// (*os.File).Sync; tests replace it to inject fsync failures.
+	Sync func(*os.File) error
 }
 
 // segment is one file of the log.
@@ -149,8 +150,8 @@ func Open(dir string, opt Options) (*WAL, error) {
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
-	if opt.sync == nil {
-		opt.sync = (*os.File).Sync
+	if opt.Sync == nil {
+		opt.Sync = (*os.File).Sync
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("open wal %s: %w", dir, err)
@@ -244,7 +245,7 @@ func (w *WAL) check(id uint64, last bool) (segment, error) {
 	if err := f.Truncate(good); err != nil {
 		return seg, err
 	}
-	if err := w.opt.sync(f); err != nil {
+	if err := w.opt.Sync(f); err != nil {
 		return seg, err
 	}
 	seg.size = good
@@ -470,7 +471,7 @@ func (w *WAL) commit(group []*request, size int) error {
 	}
 	_, err := w.active.Write(b)
 	if err == nil {
-		err = w.opt.sync(w.active)
+		err = w.opt.Sync(w.active)
 		w.syncs.Add(1)
 	}
 	w.mu.Lock()
@@ -514,7 +515,7 @@ func (w *WAL) rotate() error {
 		os.Remove(f.Name())
 		return err
 	}
-	if err := w.opt.sync(f); err != nil {
+	if err := w.opt.Sync(f); err != nil {
 		f.Close()
 		os.Remove(f.Name())
 		return err

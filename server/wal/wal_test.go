@@ -100,7 +100,7 @@ func TestGroupCommit(t *testing.T) {
 	const n = 50
 	var syncs atomic.Int64
 	first, release := make(chan struct{}), make(chan struct{})
-	opt := Options{sync: func(f *os.File) error {
+	opt := Options{Sync: func(f *os.File) error {
 		if syncs.Add(1) == 2 { // the first is the new segment's magic; the second the first group's
 			close(first)
 			<-release
@@ -278,7 +278,7 @@ func TestSyncErrorFailsTheAppend(t *testing.T) {
 	var fail atomic.Bool
 	boom := errors.New("injected fsync failure")
 	dir := t.TempDir()
-	w := running(t, dir, Options{sync: func(f *os.File) error {
+	w := running(t, dir, Options{Sync: func(f *os.File) error {
 		if fail.Load() {
 			return boom
 		}
@@ -328,7 +328,7 @@ func TestFullAndBusy(t *testing.T) {
 		t.Parallel()
 		block := make(chan struct{})
 		var once sync.Once
-		w := running(t, t.TempDir(), Options{QueueLen: 1, EnqueueWait: time.Millisecond, sync: func(f *os.File) error {
+		w := running(t, t.TempDir(), Options{QueueLen: 1, EnqueueWait: time.Millisecond, Sync: func(f *os.File) error {
 			once.Do(func() { <-block })
 			return f.Sync()
 		}})
