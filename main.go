@@ -111,6 +111,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}
 	var stats stream.Stats
+	// The server's "now" for the simulator and the time bounds of ingest:
+	// wall time at start-up plus monotonic time since, immune to steps.
+	clock := stream.SteadyClock(time.Now)
 	stage := stream.NewStage(proc, cfg.lateness, cfg.idleTimeout, time.Now, &stats)
 	fleet := sim.New(cfg.vehicles, cfg.seed)
 	if err := fleet.SetFaults(cfg.simFaults); err != nil {
@@ -123,7 +126,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	events := make(chan telemetry.Batch, 64)
 	producers := ingest.New(events, ingest.Options{
 		Tokens: tokens, MaxBody: int64(cfg.maxBody), MaxFuture: cfg.maxFuture, MaxAge: cfg.maxAge, Log: log,
-		WAL: dur.appender(),
+		WAL: dur.appender(), Now: clock,
 	})
 	subs := hub.New(hub.Options{
 		OriginPatterns: cfg.origins, Log: log,
@@ -181,7 +184,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	g.Go(func() error {
 		defer close(simDone)
-		return fleet.Run(produce, cfg.rate, time.Now, events)
+		return fleet.Run(produce, cfg.rate, clock, events)
 	})
 	g.Go(func() error { return stage.Run(gctx, events, windows) })
 	g.Go(func() error { return dur.run(gctx) })
