@@ -87,3 +87,27 @@ func TestStageClockSteps(t *testing.T) {
 		})
 	}
 }
+
+// TestStageEmitsReplayedWindowsFirst: windows made final before Run (by a
+// write-ahead log replay at start) go out at once, not with the next
+// event or idle tick.
+func TestStageEmitsReplayedWindowsFirst(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := mustNew(t, Config{Window: 10 * time.Second, Lateness: 0})
+		now := time.Now().UnixMilli()
+		for _, ts := range []int64{now - 30_000, now - 15_000} { // the second closes the first's window
+			p.Add(&telemetry.Event{VehicleID: "A", TS: ts, SpeedKPH: 10})
+		}
+		st := NewStage(p, 0, time.Hour, time.Now, new(Stats))
+		in := make(chan telemetry.Batch)
+		out := make(chan telemetry.Window, 8)
+		done := make(chan error, 1)
+		go func() { done <- st.Run(t.Context(), in, out) }()
+		synctest.Wait()
+		if len(out) != 1 {
+			t.Fatalf("%d windows out before any input, want the 1 replayed", len(out))
+		}
+		close(in)
+		<-done
+	})
+}
