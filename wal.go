@@ -122,6 +122,8 @@ func (d *durable) register(reg *prometheus.Registry) {
 			stat(func(s wal.Stats) float64 { return float64(s.Appends) })),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "fleetpulse_wal_fsyncs_total", Help: "Group commits (one fsync each) of the write-ahead log."},
 			stat(func(s wal.Stats) float64 { return float64(s.Syncs) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "fleetpulse_wal_refused_total", Help: "Ingest batches refused (503) because the write-ahead log was full (1 GiB) or its queue stayed full."},
+			stat(func(s wal.Stats) float64 { return float64(s.Refused) })),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fleetpulse_wal_bytes", Help: "Size of the write-ahead log's segments on disk."},
 			stat(func(s wal.Stats) float64 { return float64(s.Size) })),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "fleetpulse_wal_replayed_events_total", Help: "Events the write-ahead log replayed into open windows at start."},

@@ -254,8 +254,7 @@ func (in *Ingest) send(ctx context.Context, res *result) error {
 	}
 	if in.opt.WAL != nil && len(res.batch.Events) > 0 {
 		if err := in.opt.WAL.Append(ctx, res.batch.Events); err != nil {
-			in.opt.Log.Warn("ingest: write-ahead log refused a batch", "err", err)
-			return errNotDurable
+			return errNotDurable // the log reports its own failures
 		}
 	}
 	b := res.batch

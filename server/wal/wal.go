@@ -77,8 +77,8 @@ type Options struct {
 	// EnqueueWait is how long Append waits for room in the queue.
 	// Defaults to 1s.
 	EnqueueWait time.Duration
-	// Log gets a line per truncated tail and per failed write.
-	// Defaults to discarding them.
+	// Log gets a line per truncated tail, and one when commits start to
+	// fail and when they recover. Defaults to discarding them.
 	Log *slog.Logger
 
 	// Sync makes a file's written bytes durable. Defaults to
@@ -121,10 +121,11 @@ type WAL struct {
 	total atomic.Int64
 
 	// Only the committer uses these.
-	active *os.File
-	wbuf   []byte
+	active  *os.File
+	wbuf    []byte
+	failing bool // the last commit failed: log the first failure and the recovery only
 
-	appends, syncs, bytes atomic.Int64
+	appends, syncs, bytes, refused atomic.Int64
 }
 
 // Open opens the log in dir, making the folder (0700) if needed. It checks
@@ -349,10 +350,14 @@ func (w *WAL) Append(ctx context.Context, events []telemetry.Event) error {
 		return fmt.Errorf("wal: batch of %d bytes is over the record limit", len(rec))
 	}
 	if w.total.Load()+int64(len(rec)) > w.opt.MaxBytes {
+		w.refused.Add(1)
 		return ErrFull
 	}
 	r := &request{rec: rec, maxTS: maxTS, done: make(chan error, 1)}
 	if err := w.enqueue(ctx, r); err != nil {
+		if errors.Is(err, ErrBusy) {
+			w.refused.Add(1)
+		}
 		return err
 	}
 	select {
@@ -429,6 +434,14 @@ func (w *WAL) Run(ctx context.Context) error {
 			}
 		}
 		err := w.commit(group, size)
+		switch {
+		case err != nil && !w.failing:
+			w.log.Error("wal: commit failed; ingest answers 503 until it recovers", "err", err)
+			w.failing = true
+		case err == nil && w.failing:
+			w.log.Info("wal: commits recovered")
+			w.failing = false
+		}
 		for _, r := range group {
 			r.done <- err
 		}
@@ -456,7 +469,6 @@ func (w *WAL) commit(group []*request, size int) error {
 	w.mu.Unlock()
 	if rotate {
 		if err := w.rotate(); err != nil {
-			w.log.Error("wal: cannot start a segment", "err", err)
 			return fmt.Errorf("wal: start segment: %w", err)
 		}
 	}
@@ -482,7 +494,6 @@ func (w *WAL) commit(group []*request, size int) error {
 		// the error; should some be on disk after all, a replay finds
 		// them and the window stage drops any duplicates of retries.
 		w.mu.Unlock()
-		w.log.Error("wal: write failed", "segment", filepath.Base(w.active.Name()), "err", err)
 		w.active.Truncate(seg.size)
 		w.closeActive()
 		return fmt.Errorf("wal: write: %w", err)
@@ -584,6 +595,7 @@ func (w *WAL) Release(cut int64) (int, error) {
 // Stats are running totals of a WAL.
 type Stats struct {
 	Appends  int64 // records committed
+	Refused  int64 // Appends refused with ErrFull or ErrBusy
 	Syncs    int64 // fsyncs of commits (one per group)
 	Bytes    int64 // record bytes written
 	Segments int   // segment files now
@@ -595,5 +607,5 @@ func (w *WAL) Stats() Stats {
 	w.mu.Lock()
 	n := len(w.segs)
 	w.mu.Unlock()
-	return Stats{Appends: w.appends.Load(), Syncs: w.syncs.Load(), Bytes: w.bytes.Load(), Segments: n, Size: w.total.Load()}
+	return Stats{Appends: w.appends.Load(), Refused: w.refused.Load(), Syncs: w.syncs.Load(), Bytes: w.bytes.Load(), Segments: n, Size: w.total.Load()}
 }

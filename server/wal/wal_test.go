@@ -319,6 +319,9 @@ func TestFullAndBusy(t *testing.T) {
 		if !errors.Is(err, ErrFull) {
 			t.Fatalf("Append past MaxBytes = %v, want ErrFull", err)
 		}
+		if st := w.Stats(); st.Refused != 1 {
+			t.Fatalf("Refused = %d, want 1", st.Refused)
+		}
 		if n, _ := w.Release(math.MaxInt64); n != 0 {
 			// the only segment is active
 			t.Fatalf("released %d", n)
