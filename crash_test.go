@@ -94,11 +94,15 @@ func TestCrashLoop(t *testing.T) {
 	bin := buildBinary(t)
 	dir := t.TempDir()
 	addr := freeAddr(t)
-	args := []string{"-addr", addr, "-storage", dir, "-window", "1s", "-lateness", "0s", "-vehicles", "20", "-rate", "20"}
+	// 500 vehicles make each window's files big enough (about 80 KB) that
+	// some kills land in the middle of a write.
+	args := []string{"-addr", addr, "-storage", dir, "-window", "1s", "-lateness", "0s", "-vehicles", "500", "-rate", "4"}
 
 	seen := map[int64]uint64{} // window end (ms) -> seq, over every run
 	var lastSeq uint64         // the highest seq seen so far
 	rowsAtKill := 0            // fleet rows in the files after the last kill
+	var stale []string         // temporary files the last kill left
+	killsWithTemp := 0
 	const kills = 20
 	for i := range kills + 1 {
 		p := startBinary(t, bin, nil, args...)
@@ -110,7 +114,13 @@ func TestCrashLoop(t *testing.T) {
 			t.Fatalf("run %d: restart at seq %d; fleet_metrics.csv had %d windows, seq %d was seen before the kill", i, ww.snapSeq, rowsAtKill, lastSeq)
 		}
 		lastSeq = ww.snapSeq
-		assertNoTempFiles(t, dir)
+		// What the kill left is gone (the running server may have
+		// temporary files of its own by now).
+		for _, f := range stale {
+			if _, err := os.Stat(f); !os.IsNotExist(err) {
+				t.Fatalf("run %d: temporary file %s left by the kill is still there after the restart", i, f)
+			}
+		}
 		if i == 0 {
 			// Let the first window reach the files: from then on
 			// latest_metrics.csv must always be there.
@@ -135,6 +145,10 @@ func TestCrashLoop(t *testing.T) {
 			seen[end] = w.Seq
 			lastSeq = w.Seq
 		}
+		stale = tempFiles(t, dir)
+		if len(stale) > 0 {
+			killsWithTemp++
+		}
 		checkLatest(t, dir, i)
 		rowsAtKill = checkFleet(t, dir, i)
 		// A window anyone has seen is on disk.
@@ -142,11 +156,13 @@ func TestCrashLoop(t *testing.T) {
 			t.Fatalf("run %d: seq %d was sent to subscribers, but fleet_metrics.csv has %d windows", i, lastSeq, rowsAtKill)
 		}
 	}
-	if len(seen) < kills/2 {
+	if len(seen) < kills/4 { // most runs see windows; a slow machine fewer
 		t.Fatalf("only %d windows in %d runs", len(seen), kills+1)
 	}
-	assertNoTempFiles(t, dir)
-	t.Logf("%d kills, %d windows, last seq %d", kills, len(seen), lastSeq)
+	if left := tempFiles(t, dir); len(left) > 0 { // after a clean stop
+		t.Fatalf("temporary files left after SIGTERM: %v", left)
+	}
+	t.Logf("%d kills (%d leaving temporary files, all removed at the restart), %d windows, last seq %d", kills, killsWithTemp, len(seen), lastSeq)
 }
 
 func waitForFile(t *testing.T, name string) {
@@ -239,19 +255,20 @@ func checkFleet(t *testing.T, dir string, run int) int {
 	return len(rows)
 }
 
-// assertNoTempFiles fails if any temporary file (a name starting with ".")
-// is below dir.
-func assertNoTempFiles(t *testing.T, dir string) {
+// tempFiles lists the temporary files (names starting with ".") below dir.
+func tempFiles(t *testing.T, dir string) []string {
 	t.Helper()
+	var out []string
 	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			t.Fatal(err)
 		}
 		if strings.HasPrefix(d.Name(), ".") && path != dir {
-			t.Fatalf("temporary file left after start-up: %s", path)
+			out = append(out, path)
 		}
 		return nil
 	})
+	return out
 }
 
 // TestCrashLoopWAL kills the server with SIGKILL at random moments while
