@@ -329,19 +329,27 @@ func TestFullAndBusy(t *testing.T) {
 	})
 	t.Run("busy", func(t *testing.T) {
 		t.Parallel()
-		block := make(chan struct{})
+		block, syncing := make(chan struct{}), make(chan struct{})
 		var once sync.Once
 		w := running(t, t.TempDir(), Options{QueueLen: 1, EnqueueWait: time.Millisecond, Sync: func(f *os.File) error {
-			once.Do(func() { <-block })
+			once.Do(func() { close(syncing); <-block })
 			return f.Sync()
 		}})
-		defer close(block)
-		errs := make(chan error, 3)
-		for range 3 {
-			go func() { errs <- w.Append(context.Background(), batch("A", 0, 1)) }()
+		errs := make(chan error, 2)
+		go func() { errs <- w.Append(context.Background(), batch("A", 0, 1)) }()
+		<-syncing // the committer is stuck in its first fsync
+		go func() { errs <- w.Append(context.Background(), batch("A", 1, 1)) }()
+		for len(w.reqs) < 1 { // readiness: the queue is full
+			time.Sleep(time.Millisecond)
 		}
-		if err := <-errs; !errors.Is(err, ErrBusy) {
-			t.Fatalf("first answer with the committer stuck = %v, want ErrBusy", err)
+		if err := w.Append(t.Context(), batch("A", 2, 1)); !errors.Is(err, ErrBusy) {
+			t.Fatalf("Append with the queue full = %v, want ErrBusy", err)
+		}
+		close(block)
+		for range 2 {
+			if err := <-errs; err != nil {
+				t.Fatalf("queued Append after the fsync came back: %v", err)
+			}
 		}
 	})
 	t.Run("closed", func(t *testing.T) {
