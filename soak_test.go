@@ -15,10 +15,10 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// TestSoak runs the built binary for an hour at moderate load (the
-// simulated fleet, an HTTP ingest producer, /ws subscribers that come and
-// go, GET /data readers) and samples the heap and goroutine counts from
-// /metrics. It asserts that both stay flat: no leak of goroutines and no
+// TestSoak runs the built binary with -wal for an hour at moderate load
+// (the simulated fleet, an HTTP ingest producer, /ws subscribers that come
+// and go, GET /data readers) and samples the heap and goroutine counts and
+// the write-ahead log's size from /metrics. It asserts that both stay flat: no leak of goroutines and no
 // heap growth beyond a margin once warmed up. It runs only with
 // BENCH_FULL=1; FLEETPULSE_SOAK_DURATION (such as 2m) shortens it for a
 // quick check:
@@ -39,7 +39,7 @@ func TestSoak(t *testing.T) {
 	const token = "soak-token-0123456789abcdef"
 	bin := buildBinary(t)
 	p := startBinary(t, bin, []string{"FLEETPULSE_INGEST_TOKEN=" + token},
-		"-addr", "127.0.0.1:0", "-storage", t.TempDir(), "-window", "5s", "-lateness", "1s",
+		"-addr", "127.0.0.1:0", "-storage", t.TempDir(), "-wal", t.TempDir(), "-window", "5s", "-lateness", "1s",
 		"-vehicles", "200", "-rate", "2", "-retention", "5m")
 
 	ctx, cancel := context.WithTimeout(t.Context(), duration)
@@ -119,6 +119,7 @@ func TestSoak(t *testing.T) {
 		goroutines float64
 		rss        float64
 		windows    float64
+		walBytes   float64
 	}
 	var samples []sample
 	start := time.Now()
@@ -130,7 +131,7 @@ func TestSoak(t *testing.T) {
 		case <-tick.C:
 			m := scrape(t, p.url+"metrics")
 			samples = append(samples, sample{time.Since(start), m["go_memstats_heap_inuse_bytes"], m["go_goroutines"],
-				m["process_resident_memory_bytes"], m["fleetpulse_windows_closed_total"]})
+				m["process_resident_memory_bytes"], m["fleetpulse_windows_closed_total"], m["fleetpulse_wal_bytes"]})
 		}
 	}
 	g.Wait()
@@ -141,9 +142,9 @@ func TestSoak(t *testing.T) {
 	}
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "soak %v: %d samples every %v, %d ingest batches acked, %d failed\n", duration, len(samples), every, posted, postFailed)
-	fmt.Fprintf(&sb, "%10s %12s %10s %12s %8s\n", "elapsed", "heap_MiB", "goroutines", "rss_MiB", "windows")
+	fmt.Fprintf(&sb, "%10s %12s %10s %12s %8s %12s\n", "elapsed", "heap_MiB", "goroutines", "rss_MiB", "windows", "wal_KiB")
 	for _, s := range samples {
-		fmt.Fprintf(&sb, "%10v %12.1f %10.0f %12.1f %8.0f\n", s.at.Round(time.Second), s.heap/(1<<20), s.goroutines, s.rss/(1<<20), s.windows)
+		fmt.Fprintf(&sb, "%10v %12.1f %10.0f %12.1f %8.0f %12.1f\n", s.at.Round(time.Second), s.heap/(1<<20), s.goroutines, s.rss/(1<<20), s.windows, s.walBytes/(1<<10))
 	}
 	// Warm-up: the first sixth (retention fills in 5 minutes, the first
 	// sample of a short run is before the first windows).
@@ -171,6 +172,13 @@ func TestSoak(t *testing.T) {
 	}
 	if gorLate > gorEarly+10 {
 		t.Errorf("goroutines grew: peak %.0f in the first third, %.0f in the last", gorEarly, gorLate)
+	}
+	// The write-ahead log is released as windows are delivered: it holds
+	// one segment being written (16 MiB at most), never the whole run.
+	walLate := peak(warm[len(warm)-third:], func(s sample) float64 { return s.walBytes })
+	fmt.Fprintf(&sb, "write-ahead log peak in the last third: %.1f KiB\n", walLate/(1<<10))
+	if walLate > 32<<20 {
+		t.Errorf("write-ahead log grew to %.1f MiB", walLate/(1<<20))
 	}
 	if last := samples[len(samples)-1].windows; last < float64(duration/(5*time.Second))/2 {
 		t.Errorf("only %.0f windows closed in %v", last, duration)
