@@ -58,8 +58,8 @@ func runBroker() int {
 	return 0
 }
 
-// proc is a child process whose stderr lines the test can wait on.
-type proc struct {
+// clusterProc is a child process whose stderr lines the test can wait on.
+type clusterProc struct {
 	cmd   *exec.Cmd
 	url   string
 	mu    sync.Mutex
@@ -69,7 +69,7 @@ type proc struct {
 
 // startProc starts bin with args and env, waits for it to print prefix on
 // stdout and returns it with the rest of that line.
-func startProc(t *testing.T, bin string, env []string, prefix string, args ...string) (*proc, string) {
+func startProc(t *testing.T, bin string, env []string, prefix string, args ...string) (*clusterProc, string) {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
@@ -88,7 +88,7 @@ func startProc(t *testing.T, bin string, env []string, prefix string, args ...st
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{cmd: cmd, more: make(chan struct{})}
+	p := &clusterProc{cmd: cmd, more: make(chan struct{})}
 	t.Cleanup(func() {
 		stdin.Close()
 		cmd.Process.Signal(syscall.SIGTERM)
@@ -126,7 +126,7 @@ func startProc(t *testing.T, bin string, env []string, prefix string, args ...st
 	return nil, ""
 }
 
-func (p *proc) snapshot() []string {
+func (p *clusterProc) snapshot() []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return slices.Clone(p.lines)
@@ -134,7 +134,7 @@ func (p *proc) snapshot() []string {
 
 // waitLine waits until a stderr line from index from on satisfies match and
 // returns the index after it.
-func (p *proc) waitLine(t *testing.T, from int, within time.Duration, match func(string) bool) int {
+func (p *clusterProc) waitLine(t *testing.T, from int, within time.Duration, match func(string) bool) int {
 	t.Helper()
 	timeout := time.After(within)
 	for {
@@ -234,7 +234,7 @@ func TestClusterProcessesKill9(t *testing.T) {
 
 	const token = "cluster-test-token"
 	common := []string{"-addr", "127.0.0.1:0", "-window", "5s", "-lateness", "1s", "-idle-timeout", "4s", "-vehicles", "0", "-kafka", brokers}
-	start := func(roles string) (*proc, string) {
+	start := func(roles string) (*clusterProc, string) {
 		p, url := startProc(t, bin, []string{"FLEETPULSE_INGEST_TOKEN=" + token}, "FleetPulse dashboard: ",
 			append(slices.Clone(common), "-storage", t.TempDir(), "-roles", roles)...)
 		waitReady(t, url+"readyz")

@@ -124,7 +124,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.tokenFile, "ingest-token-file", "", "`file` of ingest tokens, one per line, re-read when it changes (for rotation)")
 	fs.DurationVar(&c.maxFuture, "max-future", time.Minute, "events stamped further ahead of the server clock are rejected")
 	fs.DurationVar(&c.maxAge, "max-age", 24*time.Hour, "events older than this are rejected")
-	fs.StringVar(&c.wal, "wal", "", "write-ahead log `dir` (not available yet: the server refuses to start with it rather than promise a durability it does not give)")
+	fs.StringVar(&c.wal, "wal", "", "write-ahead log `dir`: a 2xx from /ingest then means the events are fsynced; replayed at start")
 	c.maxBody = 8 << 20
 	fs.Var(&c.maxBody, "max-body", "largest /ingest body or WebSocket message: bytes, KiB or MiB")
 	var ingestOrigins string
@@ -169,6 +169,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		c.idleTimeout = 2 * c.window
 	}
 	c.kafka = splitList(kafka)
+	if len(c.kafka) > 0 && c.wal != "" {
+		return c, errors.New("-wal and -kafka: with -kafka the events topic is the durable log; drop -wal")
+	}
 	if len(c.kafka) > 0 && !c.roles.ingest {
 		// The simulator is a producer: it runs where ingest does.
 		c.vehicles = 0
@@ -209,8 +212,6 @@ func (c config) validate() error {
 		return errors.New("-rate must be in (0, 1000]")
 	case c.retention < c.window:
 		return errors.New("-retention must be at least one window")
-	case c.wal != "":
-		return errors.New("-wal: the write-ahead log is not available in this version; without it a 2xx from /ingest means the events are in memory (see the README's accepted-event promise)")
 	case c.liveEvery != 0 && c.liveEvery < 100*time.Millisecond:
 		return errors.New("-live-interval must be 0 (off) or at least 100ms")
 	case c.maxFuture <= 0 || c.maxAge <= 0:

@@ -333,16 +333,6 @@ func TestWebSocketAbuse(t *testing.T) {
 	})
 }
 
-func grepLines(s, sub string) string {
-	var out []string
-	for l := range strings.Lines(s) {
-		if strings.Contains(l, sub) {
-			out = append(out, l)
-		}
-	}
-	return strings.Join(out, "")
-}
-
 // TestWebSocketsOutliveHTTPTimeouts checks that the read and write
 // timeouts, set far below a window here, do not cut upgraded connections:
 // a subscriber gets windows for several timeouts' worth, and a producer's

@@ -103,7 +103,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		// are final: their events now count as late, never twice.
 		proc.AdvanceTo(t.UnixMilli())
 	}
+	var dur *durable // the write-ahead log; nil without -wal
+	if cfg.wal != "" {
+		// Replayed before any new input is taken.
+		if dur, err = openDurable(cfg.wal, cfg.window, cfg.slide, proc, store.Through(), log); err != nil {
+			return err
+		}
+	}
 	var stats stream.Stats
+	// The server's "now" for the simulator and the time bounds of ingest:
+	// wall time at start-up plus monotonic time since, immune to steps.
+	clock := stream.SteadyClock(time.Now)
 	stage := stream.NewStage(proc, cfg.lateness, cfg.idleTimeout, time.Now, &stats)
 	node, err := newClusterNode(ctx, cfg, log, &stats, store.Through()) // nil without -kafka
 	if err != nil {
@@ -124,6 +134,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Sink:           node.Sink(),
 		Limit:          ingest.Limit{EventsPerSecond: cfg.limits.ingestRate, RequestsPerSecond: cfg.limits.ingestRequests},
 		OriginPatterns: cfg.limits.ingestOrigins,
+		WAL:            dur.appender(), Now: clock,
 	})
 	subs := hub.New(hub.Options{
 		OriginPatterns: cfg.origins, Log: log, MaxSubscribers: cfg.limits.maxSubscribers,
@@ -137,6 +148,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	dashboard.Resources = newEmbeddedWeb(web)
 	met := newMetrics(&stats, subs, producers, fleet.MalformedTotal, func() int { return len(events) }, store.LastGoodWrite)
 	node.Register(met.reg)
+	dur.register(met.reg)
 	// Ready from the start: the listener opens below, and the shutdown
 	// path, which may run at once, only ever sets it false.
 	var ready atomic.Bool
@@ -175,7 +187,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	g.Go(func() error {
 		defer close(simDone)
-		return fleet.Run(produce, cfg.rate, time.Now, events)
+		return fleet.Run(produce, cfg.rate, clock, events)
 	})
 	g.Go(func() error {
 		if node != nil {
@@ -183,9 +195,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		return stage.Run(gctx, events, windows)
 	})
+	g.Go(func() error { return dur.run(gctx) })
 	g.Go(func() error {
 		defer close(drained)
-		return deliver(windows, live, v, subs, store, met, log)
+		return deliver(windows, live, v, subs, store, dur, met, log)
 	})
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
@@ -206,6 +219,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		// events has two writers: once both have stopped, close it, and
 		// the window stage flushes.
 		producers.Close()
+		dur.close()
 		<-simDone
 		close(events)
 		select {
@@ -232,11 +246,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return err
 }
 
-// deliver hands each final window to subscribers, the served view and the
-// CSV files, in that order, and each provisional window (live, nil when
+// deliver hands each final window to the CSV files, the served view and
+// subscribers, in that order, and each provisional window (live, nil when
 // off) to subscribers, until windows is closed; then it disconnects the
 // subscribers after what is queued for them.
-func deliver(windows, live <-chan telemetry.Window, v *view.View, subs *hub.Hub, store *storage.Writer, met *metrics, log *slog.Logger) error {
+func deliver(windows, live <-chan telemetry.Window, v *view.View, subs *hub.Hub, store *storage.Writer, dur *durable, met *metrics, log *slog.Logger) error {
 	failing := false
 	for windows != nil {
 		var w telemetry.Window
@@ -255,12 +269,22 @@ func deliver(windows, live <-chan telemetry.Window, v *view.View, subs *hub.Hub,
 			}
 			w = fw
 		}
+		// The files first, then the view and subscribers: a window
+		// anyone has seen is on disk, so a crash (kill -9) never takes
+		// a seq back or emits a window again. Save the state even when
+		// the CSV files failed: seq must never go back after a restart.
+		seq := v.Current().Seq + 1
+		werr := store.Write(w)
+		serr := store.SaveState(seq, w.End())
+		if serr == nil {
+			// The window's events are final and delivered: the log
+			// need not keep them.
+			dur.release(w.End())
+		}
 		cur, msg := v.Apply(w)
 		subs.Publish(cur.Seq, &w, msg, cur.Snapshot)
 		met.closeLag.Observe(time.Since(w.End()).Seconds())
-		// Save the state even when the CSV files failed: seq must never
-		// go back after a restart.
-		err := errors.Join(store.Write(w), store.SaveState(cur.Seq, w.End()))
+		err := errors.Join(werr, serr)
 		if err != nil {
 			met.csvErrors.WithLabelValues(csvErrorReason(err)).Inc()
 		}

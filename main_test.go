@@ -260,7 +260,7 @@ func TestBadConfigFailsFast(t *testing.T) {
 		{"flag wins over env", []string{"-window", "2s", "-slide", "3s"}, map[string]string{"FLEETPULSE_SLIDE": "1s"}, "multiple"},
 		{"storage not writable", []string{"-storage", file}, nil, "storage"},
 		{"unknown flag", []string{"-colour"}, nil, "colour"},
-		{"wal refused", nil, map[string]string{"FLEETPULSE_WAL": "/tmp/wal"}, "write-ahead log is not available"},
+		{"wal not a folder", nil, map[string]string{"FLEETPULSE_WAL": file}, "-wal"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

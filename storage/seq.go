@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"sort"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -23,6 +25,7 @@ type state struct {
 func (w *Writer) loadSeq() error {
 	f, err := w.fs.Open(stateFile)
 	if errors.Is(err, fs.ErrNotExist) {
+		w.reconcile()
 		return nil
 	}
 	if err != nil {
@@ -39,6 +42,42 @@ func (w *Writer) loadSeq() error {
 	}
 	w.seq.Store(s.Seq)
 	w.through = s.Through
+	w.reconcile()
+	return nil
+}
+
+// reconcile brings seq and through up to fleet_metrics.csv. Delivery writes
+// the CSV files first and state.json after them, so a crash between the two
+// leaves fleet rows of windows that state.json does not count yet. Those
+// windows were written, so they are final: each counts for seq, and through
+// moves to the last of them, so that a restart (replaying the write-ahead
+// log, say) never emits one of them again as a second row or seq.
+func (w *Writer) reconcile() {
+	rows := w.fleet.rows
+	if len(rows) == 0 || !rows[len(rows)-1].WindowEnd.After(w.through) {
+		return
+	}
+	i := sort.Search(len(rows), func(i int) bool { return rows[i].WindowEnd.After(w.through) })
+	w.seq.Add(uint64(len(rows) - i))
+	w.through = rows[len(rows)-1].WindowEnd
+	w.log.Debug("state behind fleet_metrics.csv: carried on from it", "windows", len(rows)-i, "through", w.through)
+}
+
+// removeStaleState removes temporary files of state.json that a crash
+// during SaveState left at the output root. Only names of that form go:
+// the root may hold users' files.
+func (w *Writer) removeStaleState() error {
+	entries, err := w.readDir(".")
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.Type().IsRegular() && strings.HasPrefix(e.Name(), "."+stateFile+tempSuffix) {
+			if err := w.removeStaleFile(e.Name()); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 

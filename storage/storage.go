@@ -227,6 +227,9 @@ func (w *Writer) open() error {
 	if err := w.removeStale(csvDir, false); err != nil {
 		return err
 	}
+	if err := w.removeStaleState(); err != nil {
+		return err
+	}
 
 	now := w.now()
 	cutoff := now.Add(-w.retention)

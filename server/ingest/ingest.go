@@ -72,6 +72,13 @@ type Options struct {
 	Sink func(ctx context.Context, b telemetry.Batch) error
 	// SinkTimeout bounds one Sink call. Defaults to 10s.
 	SinkTimeout time.Duration
+	// WAL, when set, makes the valid events of each request or message
+	// durable before they go to the window stage: a 2xx (or no close)
+	// then means they are on disk. An Append error refuses the request
+	// (503 with Retry-After, close code 1013).
+	WAL interface {
+		Append(ctx context.Context, events []telemetry.Event) error
+	}
 }
 
 // RefusalLogsPerSecond bounds the log lines about refused requests, so that
@@ -275,6 +282,8 @@ func (in *Ingest) decode(body []byte, allErrors bool) (result, error) {
 var (
 	errBusy    = errors.New("busy")
 	errClosing = errors.New("closing")
+	// errNotDurable means the write-ahead log could not take the events.
+	errNotDurable = errors.New("not durable")
 )
 
 // send hands the valid events of res to the stage, waiting at most
@@ -287,6 +296,11 @@ func (in *Ingest) send(ctx context.Context, res *result) error {
 	}
 	if in.opt.Sink != nil {
 		return in.sink(ctx, res)
+	}
+	if in.opt.WAL != nil && len(res.batch.Events) > 0 {
+		if err := in.opt.WAL.Append(ctx, res.batch.Events); err != nil {
+			return errNotDurable // the log reports its own failures
+		}
 	}
 	b := res.batch
 	b.Rejected = int64(res.rejected) + in.pending.Swap(0)
@@ -512,6 +526,10 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, errSink):
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusServiceUnavailable, "the events could not all be stored; retry: an event stored twice counts once while its window is open")
+		return
+	case errors.Is(err, errNotDurable):
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "the events could not be written to the write-ahead log: nothing was accepted; retry")
 		return
 	case err != nil:
 		// The request ended before its events were taken: say so,

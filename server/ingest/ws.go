@@ -108,7 +108,7 @@ func (in *Ingest) ServeWS(w http.ResponseWriter, r *http.Request) {
 			in.lim.refund(key, len(res.batch.Events))
 		}
 		switch {
-		case errors.Is(err, errBusy):
+		case errors.Is(err, errBusy), errors.Is(err, errNotDurable):
 			c.Close(websocket.StatusTryAgainLater, "server busy: this message was not accepted; retry")
 			return
 		case errors.Is(err, errSink):

@@ -42,14 +42,16 @@ func (s *Stage) SendLive(every time.Duration, live chan<- telemetry.Window) {
 }
 
 // NewStage returns a Stage over p. When no event has been accepted for idle
-// (by the clock now, counting from Run's start), the watermark advances to
-// now − lateness, so windows close when producers fall silent.
+// (counting from Run's start), the watermark advances to now − lateness, so
+// windows close when producers fall silent. The Stage reads now once, here,
+// and then keeps time with the monotonic clock (SteadyClock), so a step of
+// the wall clock neither fires windows early nor stalls them.
 func NewStage(p *Processor, lateness, idle time.Duration, now func() time.Time, stats *Stats) *Stage {
 	tick := 250 * time.Millisecond
 	if idle > 0 && idle < 4*tick {
 		tick = idle / 4
 	}
-	return &Stage{proc: p, lateness: lateness, idle: idle, now: now, tick: tick, stats: stats}
+	return &Stage{proc: p, lateness: lateness, idle: idle, now: SteadyClock(now), tick: tick, stats: stats}
 }
 
 // Run feeds each batch from in to the processor and sends the windows that
@@ -79,6 +81,10 @@ func (s *Stage) Run(ctx context.Context, in <-chan telemetry.Batch, out chan<- t
 			}
 		}
 		return nil
+	}
+	// Windows made final before Run (by a replay) go out first.
+	if err := send(s.proc.Emit()); err != nil {
+		return err
 	}
 	for {
 		select {
