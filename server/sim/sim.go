@@ -68,6 +68,10 @@ type Fleet struct {
 	frng      *rand.Rand
 	held      []held
 	malformed int64
+	// lastTS is the stamp of the last step: each step is stamped later,
+	// so that two steps read within one millisecond (a stalled ticker
+	// catching up) never look like duplicates.
+	lastTS int64
 	// malformedTotal counts what TakeMalformed handed out, for metrics.
 	malformedTotal atomic.Int64
 }
@@ -205,9 +209,11 @@ func (v *vehicle) headingDeg() float64 {
 // Step advances every vehicle by dt and appends one event per vehicle,
 // stamped at now, to buf. With Faults set, some of those are dropped, held
 // back or doubled, and the held-back events that are due by now follow
-// them; TakeMalformed counts the malformed ones.
+// them; TakeMalformed counts the malformed ones. Each step is stamped at
+// least a millisecond after the one before.
 func (f *Fleet) Step(now time.Time, dt time.Duration, buf []telemetry.Event) []telemetry.Event {
-	ts := now.UnixMilli()
+	ts := max(now.UnixMilli(), f.lastTS+1)
+	f.lastTS = ts
 	faulty := f.faults.any()
 	var dups []telemetry.Event
 	for i := range f.vehicles {

@@ -36,6 +36,22 @@ func TestSameSeedSameFleet(t *testing.T) {
 	}
 }
 
+// TestStepsInOneMillisecondAreNotDuplicates: a ticker that stalls and
+// catches up can make two steps read the clock within one millisecond;
+// their events must still be told apart by time, as the contract's
+// duplicate rule (same vehicle, same ms) would drop the second.
+func TestStepsInOneMillisecondAreNotDuplicates(t *testing.T) {
+	t.Parallel()
+	f := New(3, 1)
+	t0 := time.Date(2026, 11, 27, 0, 0, 0, 400_000, time.UTC)
+	a := f.Step(t0, time.Second, nil)
+	b := f.Step(t0.Add(300*time.Microsecond), time.Second, nil)
+	c := f.Step(t0.Add(5*time.Millisecond), time.Second, nil)
+	if a[0].TS != t0.UnixMilli() || b[0].TS != a[0].TS+1 || c[0].TS != t0.UnixMilli()+5 {
+		t.Fatalf("stamps %d, %d, %d; want %d, +1, +5", a[0].TS, b[0].TS, c[0].TS, t0.UnixMilli())
+	}
+}
+
 func TestVehiclesMoveLikeVehicles(t *testing.T) {
 	t.Parallel()
 	const n, secs = 30, 1800
