@@ -14,13 +14,19 @@ all: build
 build: wasm echarts
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/fleetpulse .
 
+# The server embeds and serves brotli and gzip forms made here (quality 9:
+# about 6 s for app.wasm, under 2 MB; 11 saves 0.2 MB more but takes 35 s).
 wasm:
 	GOOS=js GOARCH=wasm $(GO) build -trimpath -ldflags '-s -w' -o $(WASM) ./app
+	$(GO) run ./scripts/compress -quality 9 $(WASM) web/app.css
 
-echarts: web/echarts/echarts.min.js
+echarts: web/echarts/echarts.min.js.br
 
 web/echarts/echarts.min.js:
 	./scripts/fetch-echarts.sh $(ECHARTS) web/echarts
+
+web/echarts/echarts.min.js.br: web/echarts/echarts.min.js
+	$(GO) run ./scripts/compress -quality 11 web/echarts/echarts.min.js
 
 run: build
 	./bin/fleetpulse $(ARGS)
@@ -42,4 +48,4 @@ bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
 
 clean:
-	rm -rf bin $(WASM) web/echarts
+	rm -rf bin $(WASM) $(WASM).* web/app.css.* web/echarts
