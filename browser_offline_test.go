@@ -34,7 +34,7 @@ const (
 	jsSeq       = `Number(document.getElementById('fleetpulse').getAttribute('data-seq'))`
 	// jsShellCached is true once the service worker holds the whole app
 	// shell: the page can start without the server.
-	jsShellCached = `Promise.all(['/', '/app.js', '/wasm_exec.js', '/app.css', '/manifest.webmanifest', '/web/app.wasm', '/web/app.css', '/web/echarts/echarts.min.js', '/web/icon.svg'].map(u => caches.match(u))).then(rs => rs.every(Boolean) && !!navigator.serviceWorker.controller)`
+	jsShellCached = `Promise.all(['/', '/app.js', '/wasm_exec.js', '/app.css', '/manifest.webmanifest', '/web/app.wasm', '/web/app.css', '/web/echarts/echarts.min.js', '/web/icon.svg'].map(u => caches.match(u))).then(rs => rs.every(Boolean)).then(ok => ok && navigator.serviceWorker.ready.then(r => !!r.active))`
 )
 
 // TestReconnectInBrowser: the server is killed and started again on the
@@ -92,6 +92,10 @@ func TestOfflineReloadInBrowser(t *testing.T) {
 	poll[bool](t, ctx, "connected", jsConnected)
 	poll[bool](t, ctx, "a window with all vehicles", jsSeq+` > 0 && /14/.test(document.getElementById('kpi-vehicles').textContent)`)
 	pollPromise(t, ctx, "the service worker to cache the app", jsShellCached)
+	// A first visit is no update: no reload prompt.
+	if hidden := poll[string](t, ctx, "the update prompt", `String(document.querySelector('.fp-update').hidden)`); hidden != "true" {
+		t.Error("the first visit offers a new version")
+	}
 
 	s.shutdown(t)
 	poll[bool](t, ctx, "reconnecting", `document.getElementById('conn').getAttribute('data-state') === 'reconnecting'`)

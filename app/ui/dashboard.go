@@ -209,6 +209,35 @@ func (d *dashboard) mapTrails() []chart.Trail {
 	return out
 }
 
+// splitStopped returns the rows of vehicles that moved in their window
+// (average speed above zero) and how many did not. The slowest chart shows
+// the moving ones: ten bars of 0 km/h for parked vehicles say nothing.
+func splitStopped(rows []telemetry.VehicleRow) (moving []telemetry.VehicleRow, stopped int) {
+	moving = make([]telemetry.VehicleRow, 0, len(rows))
+	for i := range rows {
+		if rows[i].AvgSpeedKPH > 0 {
+			moving = append(moving, rows[i])
+		} else {
+			stopped++
+		}
+	}
+	return moving, stopped
+}
+
+// slowestSubtitle says what the slowest chart leaves out.
+func slowestSubtitle(rows []telemetry.VehicleRow) string {
+	_, stopped := splitStopped(rows)
+	s := "Bottom " + strconv.Itoa(fastestN) + " by average speed, latest window"
+	switch stopped {
+	case 0:
+		return s
+	case 1:
+		return s + " · 1 vehicle stopped"
+	default:
+		return s + " · " + formatInt(int64(stopped)) + " vehicles stopped"
+	}
+}
+
 // eventsPerSecond is the latest window's events over its length; false
 // without a window.
 func (d *dashboard) eventsPerSecond() (float64, bool) {

@@ -284,3 +284,18 @@ func TestOfflineBanner(t *testing.T) {
 		t.Errorf("banner without data %q", got)
 	}
 }
+
+func TestSplitStopped(t *testing.T) {
+	t.Parallel()
+	rows := []telemetry.VehicleRow{{VehicleID: "A", AvgSpeedKPH: 0}, {VehicleID: "B", AvgSpeedKPH: 12}, {VehicleID: "C"}}
+	moving, stopped := splitStopped(rows)
+	if len(moving) != 1 || moving[0].VehicleID != "B" || stopped != 2 {
+		t.Errorf("moving %v, stopped %d", moving, stopped)
+	}
+	if got, want := slowestSubtitle(rows), "Bottom 10 by average speed, latest window · 2 vehicles stopped"; got != want {
+		t.Errorf("subtitle %q, want %q", got, want)
+	}
+	if got := slowestSubtitle(rows[1:2]); strings.Contains(got, "stopped") {
+		t.Errorf("subtitle %q with none stopped", got)
+	}
+}

@@ -314,7 +314,8 @@ func (o *overview) drawCharts(ctx app.Context) {
 	if o.dash.vehiclesDirty {
 		v := o.dash.vehicles
 		done := draw(&o.fastestChart, func() ([]byte, error) { return chart.Fastest(v, fastestN) })
-		done = draw(&o.slowestChart, func() ([]byte, error) { return chart.Slowest(v, fastestN) }) && done
+		moving, _ := splitStopped(v)
+		done = draw(&o.slowestChart, func() ([]byte, error) { return chart.Slowest(moving, fastestN) }) && done
 		done = draw(&o.histogramChart, func() ([]byte, error) { return chart.Histogram(v, histogramBinKPH) }) && done
 		aspect := o.mapChart.aspect()
 		done = draw(&o.mapChart, func() ([]byte, error) { return chart.Map(o.dash.mapTrails(), aspect) }) && done
@@ -507,7 +508,7 @@ func (o *overview) Render() app.UI {
 					app.Div().Class("fp-stack").Body(
 						panel("Fastest vehicles", "Top "+strconv.Itoa(fastestN)+" by average speed, latest window",
 							idChartFastest, "", len(d.vehicles) == 0),
-						panel("Slowest vehicles", "Bottom "+strconv.Itoa(fastestN)+" by average speed, latest window",
+						panel("Slowest moving vehicles", slowestSubtitle(d.vehicles),
 							idChartSlowest, "", len(d.vehicles) == 0),
 					),
 				),

@@ -8,6 +8,9 @@ package ui
 //   - a navigation to a page not cached (a /vehicle/{id} address) goes to
 //     the network and, when that fails, gets the cached "/" shell: go-app
 //     routes on the client, so the vehicle view opens offline too;
+//   - it does not claim the page that installed it: go-app announces an
+//     update when a worker activates while the page has a controller, so a
+//     claim would offer a "new version" on the very first visit;
 //   - the live data (/data*, /ws and the other API routes) is never served
 //     from the cache: what the page shows offline comes from its own saved
 //     snapshot, marked as such.
@@ -28,7 +31,7 @@ self.addEventListener("activate", (event) => {
   event.waitUntil(
     caches.keys()
       .then((keys) => Promise.all(keys.filter((k) => k !== cacheName).map((k) => caches.delete(k))))
-      .then(() => self.clients.claim())
+
   );
 });
 
