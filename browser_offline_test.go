@@ -14,7 +14,7 @@ import (
 // pollPromise evaluates expr, which may return a promise, until it yields
 // true, with a deadline: for browser state only reachable asynchronously,
 // such as the service worker's cache.
-func pollPromise(t *testing.T, ctx context.Context, what, expr string) {
+func pollPromise(t testing.TB, ctx context.Context, what, expr string) {
 	t.Helper()
 	deadline := time.Now().Add(45 * time.Second)
 	for {

@@ -15,7 +15,7 @@ import (
 
 // browserPath finds Chromium, or fails (CI=true, or FLEETPULSE_BROWSER_TEST
 // set, as make test does) or skips the test when it is missing.
-func browserPath(t *testing.T) string {
+func browserPath(t testing.TB) string {
 	t.Helper()
 	required := os.Getenv("CI") == "true" || os.Getenv("FLEETPULSE_BROWSER_TEST") != ""
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
@@ -37,7 +37,7 @@ func browserPath(t *testing.T) string {
 }
 
 // newBrowser starts headless Chromium with a fresh profile.
-func newBrowser(t *testing.T, width, height int) context.Context {
+func newBrowser(t testing.TB, width, height int) context.Context {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(browserPath(t)),

@@ -41,8 +41,23 @@ func (p *painter) draw(option []byte, dark bool) bool {
 	// A JSON string crosses into JS cheaply; JSON.parse beats decoding in Go,
 	// and typed Go slices cannot be passed to Call at all.
 	p.inst.Call("setOption", app.Window().Get("JSON").Call("parse", string(option)))
+	if !firstChartMarked {
+		// For measuring: the time from navigation to the first chart
+		// drawn, read with performance.getEntriesByName(FirstChartMark).
+		firstChartMarked = true
+		if perf := app.Window().Get("performance"); perf.Truthy() && perf.Get("mark").Truthy() {
+			perf.Call("mark", FirstChartMark)
+		}
+	}
 	return true
 }
+
+// FirstChartMark names the performance mark set when the page draws its
+// first chart.
+const FirstChartMark = "fleetpulse:first-chart"
+
+// firstChartMarked is set once the mark is made; UI goroutine only.
+var firstChartMarked bool
 
 // resize fits the chart to its container.
 func (p *painter) resize() {
