@@ -161,6 +161,19 @@ func TestLookInBrowser(t *testing.T) {
 					t.Fatal(err)
 				}
 				saveShot(t, name("vehicle"), png)
+
+				if size.name == "phone" {
+					// The narrowest phones in use: nothing may overflow.
+					if err := chromedp.Do(ctx, chromedp.EmulateViewport(375, 812, chromedp.EmulateScale(2), chromedp.EmulateMobile, chromedp.EmulateTouch)); err != nil {
+						t.Fatal(err)
+					}
+					checkNoOverflow(t, ctx, "vehicle at 375 px")
+					if err := chromedp.Do(ctx, chromedp.NavigateBack()); err != nil {
+						t.Fatal(err)
+					}
+					poll[bool](t, ctx, "the overview at 375 px", seriesLen("chart-map", 0)+` > 0`)
+					checkNoOverflow(t, ctx, "overview at 375 px")
+				}
 			})
 		}
 	}
