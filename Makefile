@@ -39,7 +39,8 @@ test: vet wasm echarts test-wasm
 	FLEETPULSE_BROWSER_TEST=1 $(GO) test -race -shuffle=on -count=1 ./...
 
 test-wasm:
-	GOOS=js GOARCH=wasm $(GO) test -exec="$$($(GO) env GOROOT)/lib/wasm/go_js_wasm_exec" ./shared/...
+	GOOS=js GOARCH=wasm $(GO) test -exec="$$($(GO) env GOROOT)/lib/wasm/go_js_wasm_exec" ./shared/... ./app/offline
+	GOOS=js GOARCH=wasm $(GO) test -exec="$$($(GO) env GOROOT)/lib/wasm/go_js_wasm_exec" -run JSDecode ./app/live
 
 lint:
 	$(GO) tool staticcheck ./...
