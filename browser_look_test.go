@@ -115,10 +115,13 @@ func TestLookInBrowser(t *testing.T) {
 		name string
 		w, h int64
 	}{{"desktop", 1440, 900}, {"phone", 390, 844}}
+	// One browser for every combination: after the first, the page starts
+	// from the service worker's cache and Chromium's compiled wasm, which
+	// keeps this test's time reasonable on a busy machine.
+	ctx := newBrowser(t, 1440, 900)
 	for _, scheme := range []string{"light", "dark"} {
 		for _, size := range sizes {
 			t.Run(scheme+"-"+size.name, func(t *testing.T) {
-				ctx := newBrowser(t, int(size.w), int(size.h))
 				var vp chromedp.Action[chromedp.Void] = chromedp.EmulateViewport(size.w, size.h)
 				if size.name == "phone" {
 					vp = chromedp.EmulateViewport(size.w, size.h, chromedp.EmulateScale(2), chromedp.EmulateMobile, chromedp.EmulateTouch)

@@ -39,7 +39,8 @@ const (
 
 // TestReconnectInBrowser: the server is killed and started again on the
 // same port and storage; the open page says reconnecting, then live again
-// with rising seqs, without a reload.
+// with rising seqs, without a reload. The restarted server is a new build:
+// the page then offers the new version, and its Reload button loads it.
 func TestReconnectInBrowser(t *testing.T) {
 	ctx := newBrowser(t, 1280, 900)
 	args := []string{"-vehicles", "10", "-rate", "5"}
@@ -47,6 +48,13 @@ func TestReconnectInBrowser(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Navigate(s.url)); err != nil {
 		t.Fatalf("open %s: %v", s.url, err)
 	}
+	// An operator's page was loaded with the service worker in place:
+	// the first visit installs it, the reload runs under it.
+	pollPromise(t, ctx, "the service worker to cache the app", jsShellCached)
+	if err := chromedp.Do(ctx, chromedp.Reload()); err != nil {
+		t.Fatal(err)
+	}
+	pollPromise(t, ctx, "the page under the service worker", `!!navigator.serviceWorker.controller`)
 	poll[bool](t, ctx, "connected", jsConnected)
 	seq := poll[int](t, ctx, "a first window", jsSeq+` > 0 ? `+jsSeq+` : 0`)
 	// A mark that a reload would wipe.
@@ -68,6 +76,10 @@ func TestReconnectInBrowser(t *testing.T) {
 		t.Fatalf("seq went back from %d to %d", seq, last)
 	}
 
+	// The restart deploys a new build: another version.
+	old := version
+	version = "restarted-build"
+	t.Cleanup(func() { version = old })
 	s2 := startServer(t, append(args, "-addr", u.Host, "-storage", s.storage)...)
 	if s2.url != s.url {
 		t.Fatalf("restarted at %s, not %s", s2.url, s.url)
@@ -78,6 +90,13 @@ func TestReconnectInBrowser(t *testing.T) {
 	if mark := poll[string](t, ctx, "the mark", `window.fleetpulseTestMark || 'reloaded'`); mark != "same page" {
 		t.Errorf("the page was reloaded (%s)", mark)
 	}
+
+	// The new build is offered, and Reload loads it.
+	poll[bool](t, ctx, "the new version prompt", `!document.querySelector('.fp-update').hidden`)
+	if err := chromedp.Do(ctx, chromedp.Click(`.fp-update-btn`)); err != nil {
+		t.Fatal(err)
+	}
+	pollPromise(t, ctx, "the reloaded page, live, without the prompt", `!window.fleetpulseTestMark && `+jsConnected+` && document.querySelector('.fp-update').hidden`)
 }
 
 // TestOfflineReloadInBrowser: with the server gone, a reload still starts
