@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -105,5 +106,9 @@ func TestDashboardInBrowser(t *testing.T) {
 	if n < 1 {
 		t.Errorf("fleet speed chart has %d points", n)
 	}
+	// After the first full option, a new window merges only data, and the
+	// chart shows it.
+	poll[bool](t, ctx, "a data-only update of the fleet chart with the new window",
+		`document.getElementById('chart-fleet-speed').getAttribute('data-merge') === 'data' && `+seriesLen("chart-fleet-speed", 0)+` > `+strconv.Itoa(n))
 	screenshot(t, ctx, "dashboard.png")
 }
