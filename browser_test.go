@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +16,7 @@ import (
 
 // browserPath finds Chromium, or fails (CI=true, or FLEETPULSE_BROWSER_TEST
 // set, as make test does) or skips the test when it is missing.
-func browserPath(t *testing.T) string {
+func browserPath(t testing.TB) string {
 	t.Helper()
 	required := os.Getenv("CI") == "true" || os.Getenv("FLEETPULSE_BROWSER_TEST") != ""
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
@@ -37,7 +38,7 @@ func browserPath(t *testing.T) string {
 }
 
 // newBrowser starts headless Chromium with a fresh profile.
-func newBrowser(t *testing.T, width, height int) context.Context {
+func newBrowser(t testing.TB, width, height int) context.Context {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(browserPath(t)),
@@ -105,5 +106,9 @@ func TestDashboardInBrowser(t *testing.T) {
 	if n < 1 {
 		t.Errorf("fleet speed chart has %d points", n)
 	}
+	// After the first full option, a new window merges only data, and the
+	// chart shows it.
+	poll[bool](t, ctx, "a data-only update of the fleet chart with the new window",
+		`document.getElementById('chart-fleet-speed').getAttribute('data-merge') === 'data' && `+seriesLen("chart-fleet-speed", 0)+` > `+strconv.Itoa(n))
 	screenshot(t, ctx, "dashboard.png")
 }

@@ -144,7 +144,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	subs.SetSnapshot(v.Current().Snapshot)
 
 	ui.Routes()
-	dashboard := ui.Handler(buildVersion())
+	dashboard := ui.Handler(buildVersion() + "-" + webDigest(web))
 	dashboard.Resources = newEmbeddedWeb(web)
 	met := newMetrics(&stats, subs, producers, fleet.MalformedTotal, func() int { return len(events) }, store.LastGoodWrite)
 	node.Register(met.reg)

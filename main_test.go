@@ -32,13 +32,13 @@ type server struct {
 
 // startServer runs the real server in-process on a free port with args
 // added to test defaults, and stops it at the end of the test.
-func startServer(t *testing.T, args ...string) *server {
+func startServer(t testing.TB, args ...string) *server {
 	t.Helper()
 	return startServerEnv(t, nil, args...)
 }
 
 // startServerEnv is startServer with environment variables.
-func startServerEnv(t *testing.T, env map[string]string, args ...string) *server {
+func startServerEnv(t testing.TB, env map[string]string, args ...string) *server {
 	t.Helper()
 	dir := t.TempDir()
 	base := []string{"-addr", "127.0.0.1:0", "-storage", dir, "-window", "1s", "-lateness", "0s", "-vehicles", "8", "-rate", "20"}
@@ -68,7 +68,7 @@ func startServerEnv(t *testing.T, env map[string]string, args ...string) *server
 	return s
 }
 
-func (s *server) shutdown(t *testing.T) {
+func (s *server) shutdown(t testing.TB) {
 	t.Helper()
 	if s.stop == nil {
 		return
@@ -86,7 +86,7 @@ func (s *server) shutdown(t *testing.T) {
 }
 
 // waitReady polls url until it answers 200, with a deadline.
-func waitReady(t *testing.T, url string) {
+func waitReady(t testing.TB, url string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {

@@ -98,7 +98,8 @@ func speedBars(top []telemetry.VehicleRow, color string) ([]byte, error) {
 	speeds := make([]opts.BarData, len(top))
 	for i := range top {
 		ids[i] = top[i].VehicleID
-		speeds[i] = opts.BarData{Value: round2(top[i].AvgSpeedKPH)}
+		// One decimal, as the tiles and the table show speeds.
+		speeds[i] = opts.BarData{Value: round1(top[i].AvgSpeedKPH)}
 	}
 
 	c := charts.NewBar()
@@ -184,6 +185,11 @@ func rankByAvgSpeed(rows []telemetry.VehicleRow, n, dir int) []telemetry.Vehicle
 		return cmp.Compare(a.VehicleID, b.VehicleID)
 	})
 	return top[:min(n, len(top))]
+}
+
+// round1 rounds to 1 decimal: bar labels show the value as it is.
+func round1(f float64) float64 {
+	return math.Round(f*10) / 10
 }
 
 // round2 rounds to 2 decimals, as the CSV files do, to keep the option small

@@ -130,7 +130,8 @@ func positionChart(points []Point, aspect float64, tooltip string) *charts.Scatt
 		charts.WithAnimation(false),
 		charts.WithLegendOpts(opts.Legend{Show: opts.Bool(false)}),
 		charts.WithTooltipOpts(opts.Tooltip{Show: opts.Bool(true), Trigger: "item", Formatter: types.FuncStr(tooltip)}),
-		charts.WithGridOpts(opts.Grid{Left: "8", Right: "24", Top: "28", Bottom: "8", ContainLabel: opts.Bool(true)}),
+		// Right leaves room for the x-axis name after the axis' end.
+		charts.WithGridOpts(opts.Grid{Left: "8", Right: "44", Top: "28", Bottom: "8", ContainLabel: opts.Bool(true)}),
 		// The ranges end at odd values (they keep the scale equal): label
 		// only the round ticks between them.
 		charts.WithXAxisOpts(opts.XAxis{Type: "value", Name: "lon", Min: b.minLon, Max: b.maxLon, SplitLine: split,

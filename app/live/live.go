@@ -194,7 +194,7 @@ func (f *Feed) session(ctx context.Context, send func(Event) bool) (int, error) 
 		if typ != websocket.MessageText {
 			continue
 		}
-		ev, err := Decode(data)
+		ev, err := decodeMessage(data)
 		if err != nil {
 			if !send(Event{State: Connected, Err: err}) {
 				return n, ctx.Err()

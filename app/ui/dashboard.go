@@ -8,6 +8,7 @@ import (
 
 	"fleetpulse/app/chart"
 	"fleetpulse/app/live"
+	"fleetpulse/app/offline"
 	"fleetpulse/shared/telemetry"
 )
 
@@ -64,6 +65,11 @@ type dashboard struct {
 
 	// fleetDirty and vehiclesDirty say which chart needs drawing.
 	fleetDirty, vehiclesDirty bool
+
+	// restored is set while the page shows a snapshot saved by an earlier
+	// visit (a reload, perhaps while the server is down), until live data
+	// replaces it.
+	restored bool
 }
 
 // apply folds one feed event into d.
@@ -83,6 +89,7 @@ func (d *dashboard) apply(ev live.Event) {
 		d.lastErr, d.retryIn = "", 0
 	case ev.Snapshot != nil:
 		s := ev.Snapshot
+		d.restored = false
 		d.seq = s.Seq
 		d.fleet = appendBounded(d.fleet[:0], s.Fleet...)
 		d.setVehicles(s.Vehicles)
@@ -95,6 +102,7 @@ func (d *dashboard) apply(ev live.Event) {
 			return
 		}
 		d.seq = w.Seq
+		d.restored = false
 		if last, ok := d.latest(); !ok || w.Fleet.WindowEnd.After(last.WindowEnd) {
 			// A window the REST fallback already fetched is not added twice.
 			d.fleet = appendBounded(d.fleet, w.Fleet)
@@ -119,6 +127,50 @@ func (d *dashboard) applyPoll(fleet []telemetry.FleetRow, vehicles []telemetry.V
 	}
 	if len(vehicles) > 0 && (len(d.vehicles) == 0 || vehicles[0].WindowEnd.After(d.vehicles[0].WindowEnd)) {
 		d.setVehicles(vehicles)
+	}
+	d.restored = false
+}
+
+// restore shows s, saved by an earlier visit, until the feed or the REST
+// fallback brings live data. The seq is kept for display only: the feed
+// starts afresh and gets a full snapshot.
+func (d *dashboard) restore(s offline.Snapshot) {
+	d.seq = s.Seq
+	d.fleet = appendBounded(d.fleet[:0], s.Fleet...)
+	d.setVehicles(s.Vehicles)
+	d.fleetDirty = true
+	d.restored = true
+}
+
+// saved returns what the page keeps for an offline reload, taken at now.
+func (d *dashboard) saved(now time.Time) offline.Snapshot {
+	return offline.Snapshot{SavedAt: now, Seq: d.seq, Fleet: d.fleet, Vehicles: d.vehicles}
+}
+
+// dataTime is the end of the newest window the page holds.
+func (d *dashboard) dataTime() time.Time {
+	s := offline.Snapshot{Fleet: d.fleet, Vehicles: d.vehicles}
+	return s.DataTime()
+}
+
+// banner is the stale-data banner's text, or "" when the data shown is
+// live: "Offline · showing data from 10:41:20 UTC" while the server cannot
+// be reached, and a quieter note while a saved snapshot waits for the first
+// connection. A REST fallback that answers keeps the data fresh: no banner
+// then, the indicator says it polls.
+func (d *dashboard) banner(now time.Time) string {
+	t := d.dataTime()
+	switch {
+	case t.IsZero() || d.state == live.Connected:
+		return ""
+	case d.polling && !d.polledAt.IsZero() && !d.restored:
+		return ""
+	case d.state == live.Reconnecting:
+		return "Offline · showing data from " + formatWhen(t, now)
+	case d.restored:
+		return "Showing saved data from " + formatWhen(t, now) + " · connecting…"
+	default:
+		return ""
 	}
 }
 
@@ -155,6 +207,35 @@ func (d *dashboard) mapTrails() []chart.Trail {
 		out = append(out, chart.Trail{VehicleID: id, Points: pts})
 	}
 	return out
+}
+
+// splitStopped returns the rows of vehicles that moved in their window
+// (average speed above zero) and how many did not. The slowest chart shows
+// the moving ones: ten bars of 0 km/h for parked vehicles say nothing.
+func splitStopped(rows []telemetry.VehicleRow) (moving []telemetry.VehicleRow, stopped int) {
+	moving = make([]telemetry.VehicleRow, 0, len(rows))
+	for i := range rows {
+		if rows[i].AvgSpeedKPH > 0 {
+			moving = append(moving, rows[i])
+		} else {
+			stopped++
+		}
+	}
+	return moving, stopped
+}
+
+// slowestSubtitle says what the slowest chart leaves out.
+func slowestSubtitle(rows []telemetry.VehicleRow) string {
+	_, stopped := splitStopped(rows)
+	s := "Bottom " + strconv.Itoa(fastestN) + " by average speed, latest window"
+	switch stopped {
+	case 0:
+		return s
+	case 1:
+		return s + " · 1 vehicle stopped"
+	default:
+		return s + " · " + formatInt(int64(stopped)) + " vehicles stopped"
+	}
 }
 
 // eventsPerSecond is the latest window's events over its length; false
@@ -354,6 +435,19 @@ func formatFloat(f float64, decimals int) string {
 		return "—"
 	}
 	return strconv.FormatFloat(f, 'f', decimals, 64)
+}
+
+// formatWhen renders t for a person at now: the UTC time of day when it is
+// the same UTC day, else the date too ("Nov 26, 22:40:10 UTC").
+func formatWhen(t, now time.Time) string {
+	t, now = t.UTC(), now.UTC()
+	if y, m, d := t.Date(); y == now.Year() && m == now.Month() && d == now.Day() {
+		return t.Format("15:04:05") + " UTC"
+	}
+	if t.Year() != now.Year() {
+		return t.Format("Jan 2 2006, 15:04:05") + " UTC"
+	}
+	return t.Format("Jan 2, 15:04:05") + " UTC"
 }
 
 // formatClock renders t as a UTC wall-clock time, 04:40:10.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"fleetpulse/app/live"
+	"fleetpulse/app/offline"
 	"fleetpulse/shared/telemetry"
 	"fleetpulse/shared/wire"
 )
@@ -224,5 +225,77 @@ func TestFormat(t *testing.T) {
 	}
 	if got := formatClock(t0.In(time.FixedZone("X", 7200))); got != "04:40:00" {
 		t.Errorf("formatClock = %q, want UTC 04:40:00", got)
+	}
+}
+
+// TestOfflineBanner: a restored snapshot shows its numbers with a banner
+// until live data replaces it; a lost connection shows the banner again.
+func TestOfflineBanner(t *testing.T) {
+	t.Parallel()
+	now := t0.Add(time.Hour)
+	var saved dashboard
+	saved.apply(live.Event{State: live.Connected})
+	saved.apply(snapshotEvent(7, fleetRows(0, 3)))
+	b, err := offline.Encode(saved.saved(now), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := offline.Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var d dashboard
+	d.restore(snap)
+	if last, _ := d.latest(); d.seq != 7 || last.Events != 502 || len(d.vehicles) != 1 || !d.fleetDirty {
+		t.Fatalf("restored seq %d, last row %+v, %d vehicles", d.seq, last, len(d.vehicles))
+	}
+	if got, want := d.banner(now), "Showing saved data from 04:40:30 UTC · connecting…"; got != want {
+		t.Errorf("banner while connecting %q, want %q", got, want)
+	}
+	d.apply(live.Event{State: live.Reconnecting, Err: errors.New("refused")})
+	if got, want := d.banner(now), "Offline · showing data from 04:40:30 UTC"; got != want {
+		t.Errorf("banner while offline %q, want %q", got, want)
+	}
+	if got, want := d.banner(t0.Add(48*time.Hour)), "Offline · showing data from Nov 27, 04:40:30 UTC"; got != want {
+		t.Errorf("banner two days later %q, want %q", got, want)
+	}
+	d.apply(live.Event{State: live.Connected})
+	if got := d.banner(now); got != "" {
+		t.Errorf("banner while connected %q", got)
+	}
+	d.apply(snapshotEvent(9, fleetRows(0, 5)))
+	if d.restored {
+		t.Error("still marked restored after a live snapshot")
+	}
+	d.apply(live.Event{State: live.Reconnecting})
+	if got := d.banner(now); !strings.HasPrefix(got, "Offline · showing data from 04:40:50") {
+		t.Errorf("banner after the live feed dropped %q", got)
+	}
+	// The REST fallback answering keeps the data fresh: no banner.
+	d.applyPoll(fleetRows(5, 1), nil, now)
+	d.polling = true
+	if got := d.banner(now); got != "" {
+		t.Errorf("banner while polling works %q", got)
+	}
+	var empty dashboard
+	empty.apply(live.Event{State: live.Reconnecting})
+	if got := empty.banner(now); got != "" {
+		t.Errorf("banner without data %q", got)
+	}
+}
+
+func TestSplitStopped(t *testing.T) {
+	t.Parallel()
+	rows := []telemetry.VehicleRow{{VehicleID: "A", AvgSpeedKPH: 0}, {VehicleID: "B", AvgSpeedKPH: 12}, {VehicleID: "C"}}
+	moving, stopped := splitStopped(rows)
+	if len(moving) != 1 || moving[0].VehicleID != "B" || stopped != 2 {
+		t.Errorf("moving %v, stopped %d", moving, stopped)
+	}
+	if got, want := slowestSubtitle(rows), "Bottom 10 by average speed, latest window · 2 vehicles stopped"; got != want {
+		t.Errorf("subtitle %q, want %q", got, want)
+	}
+	if got := slowestSubtitle(rows[1:2]); strings.Contains(got, "stopped") {
+		t.Errorf("subtitle %q with none stopped", got)
 	}
 }

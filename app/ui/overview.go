@@ -11,6 +11,7 @@ import (
 
 	"fleetpulse/app/chart"
 	"fleetpulse/app/live"
+	"fleetpulse/app/offline"
 	"fleetpulse/shared/telemetry"
 )
 
@@ -38,6 +39,7 @@ const (
 	idFleetFilter     = "fleet-filter"
 	idPause           = "pause"
 	idRange           = "range"
+	idOffline         = "offline-banner"
 )
 
 // ranges are the fleet chart's time ranges, in minutes.
@@ -110,6 +112,11 @@ func (o *overview) OnMount(ctx app.Context) {
 	o.mapChart = painter{id: idChartMap}
 	o.updateAvailable = ctx.AppUpdateAvailable()
 	o.watchColorScheme(ctx)
+	if snap, ok := loadSaved(); ok {
+		o.dash.restore(snap)
+		// Drawn once this update is in the page.
+		ctx.Defer(func(ctx app.Context) { o.drawCharts(ctx) })
+	}
 
 	url, err := live.SocketURL(app.Window().URL(), app.Getenv(WSPathEnv))
 	if err != nil {
@@ -154,6 +161,7 @@ func (o *overview) poll(runCtx context.Context, ctx app.Context, page *url.URL, 
 					return
 				}
 				o.dash.applyPoll(fleet, vehicles, time.Now())
+				save(o.dash.saved(time.Now()))
 				o.drawCharts(ctx)
 			})
 		}
@@ -249,9 +257,20 @@ func (o *overview) pump(ctx app.Context, events <-chan live.Event, down *atomic.
 
 // apply folds a batch of events into the dashboard and redraws what changed.
 func (o *overview) apply(ctx app.Context, batch []live.Event, stale bool, since time.Time) {
-	seq := o.dash.seq
+	seq, wasDown := o.dash.seq, o.dash.state == live.Reconnecting
 	for _, ev := range batch {
 		o.dash.apply(ev)
+	}
+	if wasDown && o.dash.state == live.Connected {
+		// The server is back, perhaps a new deployment: ask the service
+		// worker to look for a new version now rather than on the next
+		// navigation, so that the reload prompt comes soon.
+		if f := app.Window().Get("goappTryUpdate"); f.Truthy() {
+			app.Window().Call("goappTryUpdate")
+		}
+	}
+	if o.dash.seq != seq && !o.dash.restored {
+		save(o.dash.saved(time.Now()))
 	}
 	if o.dash.state == live.Connected {
 		o.dash.polling = false
@@ -295,7 +314,8 @@ func (o *overview) drawCharts(ctx app.Context) {
 	if o.dash.vehiclesDirty {
 		v := o.dash.vehicles
 		done := draw(&o.fastestChart, func() ([]byte, error) { return chart.Fastest(v, fastestN) })
-		done = draw(&o.slowestChart, func() ([]byte, error) { return chart.Slowest(v, fastestN) }) && done
+		moving, _ := splitStopped(v)
+		done = draw(&o.slowestChart, func() ([]byte, error) { return chart.Slowest(moving, fastestN) }) && done
 		done = draw(&o.histogramChart, func() ([]byte, error) { return chart.Histogram(v, histogramBinKPH) }) && done
 		aspect := o.mapChart.aspect()
 		done = draw(&o.mapChart, func() ([]byte, error) { return chart.Map(o.dash.mapTrails(), aspect) }) && done
@@ -372,6 +392,7 @@ func (o *overview) Render() app.UI {
 	now := &o.dash
 	d := o.view()
 	st := now.status()
+	banner := now.banner(time.Now())
 	last, haveRow := d.latest()
 
 	num := func(v int64) string {
@@ -408,13 +429,18 @@ func (o *overview) Render() app.UI {
 		DataSet("status", string(st)).
 		DataSet("paused", o.paused).
 		Body(
-			app.If(o.updateAvailable, func() app.UI {
-				return app.Div().Class("fp-update").Role("status").Body(
-					app.Span().Text("A new version of FleetPulse is ready."),
-					app.Button().Class("fp-update-btn").Type("button").Text("Reload").
-						OnClick(func(ctx app.Context, e app.Event) { ctx.Reload() }),
-				)
-			}),
+			// Both banners are always in the tree, hidden when empty: an
+			// element appearing before the others would make go-app
+			// replace every sibling after it, charts included.
+			app.Div().Class("fp-update").Role("status").Hidden(!o.updateAvailable).Body(
+				app.Span().Text("A new version of FleetPulse is ready."),
+				app.Button().Class("fp-update-btn").Type("button").Text("Reload").
+					OnClick(func(ctx app.Context, e app.Event) { ctx.Reload() }),
+			),
+			app.Div().ID(idOffline).Class("fp-offline").Role("status").Hidden(banner == "").Body(
+				app.Span().Class("fp-offline-icon").Aria("hidden", "true").Text("⚠"),
+				app.Span().Class("fp-offline-text").Text(banner),
+			),
 			app.Header().Class("fp-header").Body(
 				app.Div().Class("fp-brand").Body(
 					app.Img().Class("fp-logo").Src("/web/icon.svg").Alt("").Aria("hidden", true).Width(40).Height(40),
@@ -482,7 +508,7 @@ func (o *overview) Render() app.UI {
 					app.Div().Class("fp-stack").Body(
 						panel("Fastest vehicles", "Top "+strconv.Itoa(fastestN)+" by average speed, latest window",
 							idChartFastest, "", len(d.vehicles) == 0),
-						panel("Slowest vehicles", "Bottom "+strconv.Itoa(fastestN)+" by average speed, latest window",
+						panel("Slowest moving vehicles", slowestSubtitle(d.vehicles),
 							idChartSlowest, "", len(d.vehicles) == 0),
 					),
 				),
@@ -495,6 +521,47 @@ func (o *overview) Render() app.UI {
 				app.A().Href("/data/fleet?format=csv").Attr("download", "fleet_metrics.csv").Text("fleet windows (CSV)"),
 			),
 		)
+}
+
+// loadSaved reads the snapshot an earlier visit saved in localStorage; a
+// damaged or outdated one is removed.
+func loadSaved() (snap offline.Snapshot, ok bool) {
+	defer func() {
+		if recover() != nil { // storage disabled: the page starts empty
+			ok = false
+		}
+	}()
+	ls := app.Window().Get("localStorage")
+	if !ls.Truthy() {
+		return offline.Snapshot{}, false
+	}
+	v := ls.Call("getItem", offline.Key)
+	if !v.Truthy() {
+		return offline.Snapshot{}, false
+	}
+	snap, err := offline.Decode([]byte(v.String()))
+	if err != nil {
+		ls.Call("removeItem", offline.Key)
+		return offline.Snapshot{}, false
+	}
+	return snap, true
+}
+
+// save keeps s in localStorage for an offline reload. A full quota or
+// disabled storage only loses that: localStorage throws, which syscall/js
+// turns into a panic, recovered here.
+func save(s offline.Snapshot) {
+	if !app.IsClient {
+		return
+	}
+	defer func() { _ = recover() }()
+	b, err := offline.Encode(s, offline.DefaultMaxBytes)
+	if err != nil {
+		return
+	}
+	if ls := app.Window().Get("localStorage"); ls.Truthy() {
+		ls.Call("setItem", offline.Key, string(b))
+	}
 }
 
 // rangeSelector is the fleet chart's 5/15/60 minute choice, a group of

@@ -56,6 +56,9 @@ func Handler(version string) *app.Handler {
 		Styles:          []string{"/web/app.css"},
 		Scripts:         []string{"/web/echarts/echarts.min.js defer"},
 		Version:         version,
-		Env:             map[string]string{WSPathEnv: "/ws"},
+		// The header's logo; go-app caches the other icons itself.
+		CacheableResources:    []string{"/web/icon.svg"},
+		ServiceWorkerTemplate: workerJS,
+		Env:                   map[string]string{WSPathEnv: "/ws"},
 	}
 }
