@@ -61,7 +61,6 @@ func runBroker() int {
 // clusterProc is a child process whose stderr lines the test can wait on.
 type clusterProc struct {
 	cmd   *exec.Cmd
-	url   string
 	mu    sync.Mutex
 	lines []string
 	more  chan struct{} // closed and replaced on every new line

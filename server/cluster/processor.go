@@ -90,7 +90,6 @@ func (p *Processor) Run(ctx context.Context) error {
 			kgo.TransactionalID(o.Prefix+"-"+o.InstanceID),
 			kgo.TransactionTimeout(o.TransactionTimeout),
 			kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-			kgo.RequireStableFetchOffsets(),
 		)
 		sess, err = kgo.NewGroupTransactSession(opts...)
 		if err == nil {
