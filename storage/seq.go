@@ -58,7 +58,7 @@ func (w *Writer) reconcile() {
 		return
 	}
 	i := sort.Search(len(rows), func(i int) bool { return rows[i].WindowEnd.After(w.through) })
-	w.seq.Add(uint64(len(rows) - i))
+	w.seq.Add(uint64(len(rows) - i)) // #nosec G115 -- i <= len(rows): sort.Search returns an index of rows
 	w.through = rows[len(rows)-1].WindowEnd
 	w.log.Debug("state behind fleet_metrics.csv: carried on from it", "windows", len(rows)-i, "through", w.through)
 }

@@ -81,7 +81,7 @@ func appendRecord(b []byte, events []telemetry.Event) ([]byte, int64) {
 		}
 	}
 	payload := b[start+headerLen:]
-	binary.LittleEndian.PutUint32(b[start:], uint32(len(payload)))
+	binary.LittleEndian.PutUint32(b[start:], uint32(len(payload))) // #nosec G115 -- Append refuses batches over maxRecord, far below 4 GiB
 	binary.LittleEndian.PutUint32(b[start+4:], crc32.Checksum(payload, castagnoli))
 	return b, maxTS
 }
@@ -137,7 +137,7 @@ func decodePayload(dst []telemetry.Event, p []byte) ([]telemetry.Event, error) {
 		p = p[8:]
 		return f, true
 	}
-	for i := range int(count) {
+	for i := range int(count) { // #nosec G115 -- count is at most len(p)/minEventLen, checked above
 		e := &dst[keep+i]
 		if len(p) < 1 {
 			return dst[:keep], errCorrupt
@@ -148,11 +148,12 @@ func decodePayload(dst []telemetry.Event, p []byte) ([]telemetry.Event, error) {
 			return dst[:keep], errCorrupt
 		}
 		idLen, k := binary.Uvarint(p)
-		if k <= 0 || idLen > uint64(len(p)-k) {
+		if k <= 0 || idLen > uint64(len(p)-k) { // #nosec G115 -- len(p)-k >= 0: Uvarint read k bytes of p
 			return dst[:keep], errCorrupt
 		}
-		id := p[k : k+int(idLen)]
-		p = p[k+int(idLen):]
+		n := int(idLen) // #nosec G115 -- idLen is at most len(p)-k, checked above
+		id := p[k : k+n]
+		p = p[k+n:]
 		if !telemetry.ValidVehicleID(string(id)) {
 			return dst[:keep], errCorrupt
 		}
