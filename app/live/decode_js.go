@@ -95,7 +95,7 @@ func decodeMessage(data []byte) (Event, error) {
 		}
 	}
 	r := numReader{buf: buf}
-	seq, final, start, end := uint64(r.int()), r.f() == 1, r.time(), r.time()
+	seq, final, start, end := uint64(max(r.int(), 0)), r.f() == 1, r.time(), r.time() // #nosec G115 -- clamped at 0; seq counts up from 1
 	fleet := make([]telemetry.FleetRow, nf)
 	for i := range fleet {
 		fleet[i] = telemetry.FleetRow{
