@@ -262,7 +262,9 @@ func TestClusterProcessesKill9(t *testing.T) {
 	for _, b := range batches[3:] {
 		postIngest(t, serveURL, token, b)
 	}
-	p2.waitLine(t, n2, 30*time.Second, assigned)
+	p2.waitLine(t, n2, 30*time.Second, func(l string) bool {
+		return assigned(l) && strings.Contains(l, `"owned":12`)
+	})
 	took := time.Since(killed)
 	if took > 7*time.Second {
 		t.Errorf("the survivor took its partitions over %v after the kill; want within session timeout (6s) + 1s", took)

@@ -338,7 +338,6 @@ func (p *Processor) assigned(ctx context.Context, cl *kgo.Client, assigned map[s
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	ids := assigned[p.o.EventsTopic()]
-	p.o.Log.Info("partitions assigned", "partitions", ids)
 	if err := p.load(ctx, cl, ids); err != nil {
 		// Not from offset 0 with no checkpoint: that would write
 		// partials of windows whose earlier events are gone.
@@ -347,7 +346,11 @@ func (p *Processor) assigned(ctx context.Context, cl *kgo.Client, assigned map[s
 			p.unloaded[id] = true
 		}
 	}
-	p.Stats.Owned.Store(int64(len(p.parts) + len(p.unloaded)))
+	owned := len(p.parts) + len(p.unloaded)
+	p.Stats.Owned.Store(int64(owned))
+	// Logged once the partitions are counted, so that the line and
+	// /metrics agree.
+	p.o.Log.Info("partitions assigned", "partitions", ids, "owned", owned)
 }
 
 // retryLoad loads the partitions whose checkpoints could not be read, and
