@@ -233,7 +233,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 }
 
 // deliver hands each final window to subscribers, the served view and the
-// CSV files, in that order, and each provisional window (live, nil when
+// CSV files, in that order (the view's encodings other than the /ws
+// messages are made after publishing), and each provisional window (live, nil when
 // off) to subscribers, until windows is closed; then it disconnects the
 // subscribers after what is queued for them.
 func deliver(windows, live <-chan telemetry.Window, v *view.View, subs *hub.Hub, store *storage.Writer, met *metrics, log *slog.Logger) error {
@@ -255,9 +256,13 @@ func deliver(windows, live <-chan telemetry.Window, v *view.View, subs *hub.Hub,
 			}
 			w = fw
 		}
-		cur, msg := v.Apply(w)
-		subs.Publish(cur.Seq, &w, msg, cur.Snapshot)
+		// Subscribers first: the window message and the snapshot that
+		// includes it go to the hub together, then the view's other
+		// encodings and the files, which nobody waits for.
+		next := v.Prepare(w)
+		subs.Publish(next.Seq, &w, next.Message, next.Snapshot)
 		met.closeLag.Observe(time.Since(w.End()).Seconds())
+		cur := v.Commit(next)
 		// Save the state even when the CSV files failed: seq must never
 		// go back after a restart.
 		err := errors.Join(store.Write(w), store.SaveState(cur.Seq, w.End()))

@@ -57,10 +57,34 @@ func New(seq uint64, fleet []telemetry.FleetRow, latest []telemetry.VehicleRow, 
 func (v *View) Current() *Current { return v.cur.Load() }
 
 // Apply makes w the latest final window and returns the new state and the
-// /ws window message for it.
+// /ws window message for it. It is Commit(Prepare(w)).
 func (v *View) Apply(w telemetry.Window) (*Current, []byte) {
+	n := v.Prepare(w)
+	return v.Commit(n), n.Message
+}
+
+// Next is a final window applied in part by Prepare: what publishing it to
+// /ws subscribers needs, made before the view's other encodings.
+type Next struct {
+	// Seq is the window's seq.
+	Seq uint64
+	// Message is the /ws window message.
+	Message []byte
+	// Snapshot is the /ws snapshot message that includes the window, for
+	// subscribers that connect after it.
+	Snapshot []byte
+
+	cur *Current // Seq, rows, LatestJSON and Snapshot set
+}
+
+// Prepare encodes w's /ws window message and the snapshot that includes
+// it, and nothing else: the vehicle rows are encoded once and copied into
+// both (and later into /data's body). The view does not change until
+// Commit: Current still returns the previous window, so /data never serves
+// a window before it can be published, and never goes back. The one writer
+// calls Prepare and Commit in turn, one window at a time.
+func (v *View) Prepare(w telemetry.Window) *Next {
 	old := v.cur.Load()
-	now := v.now()
 	fleet := make([]telemetry.FleetRow, 0, len(old.Fleet)+1)
 	cut := w.Fleet.WindowEnd.Add(-v.retention)
 	for _, r := range old.Fleet {
@@ -69,10 +93,25 @@ func (v *View) Apply(w telemetry.Window) (*Current, []byte) {
 		}
 	}
 	fleet = append(fleet, w.Fleet)
-	c := &Current{Seq: old.Seq + 1, Fleet: fleet, Latest: slices.Clip(w.Vehicles), Updated: now, Watermark: w.Fleet.WindowEnd}
-	v.encode(c, old)
+	c := &Current{Seq: old.Seq + 1, Fleet: fleet, Latest: slices.Clip(w.Vehicles), Watermark: w.Fleet.WindowEnd}
+	c.LatestJSON = append(telemetry.AppendVehiclesJSON(sized(old.LatestJSON, 0), c.Latest), '\n')
+	rows := c.LatestJSON[:len(c.LatestJSON)-1]
+	c.Snapshot = wire.AppendSnapshotEncoded(sized(old.Snapshot, 0), c.Seq, snapshotFleet(c.Fleet), rows)
+	msg := wire.AppendWindowEncoded(sized(old.LatestJSON, 1024), c.Seq, &w.Fleet, rows)
+	return &Next{Seq: c.Seq, Message: msg, Snapshot: c.Snapshot, cur: c}
+}
+
+// Commit makes the window that n was prepared from the latest: it makes the
+// remaining encodings (/data CSV, /data/fleet) and returns the new state,
+// which Current returns from then on.
+func (v *View) Commit(n *Next) *Current {
+	c := n.cur
+	prev := v.cur.Load()
+	c.Updated = v.now()
+	c.LatestCSV = AppendLatestCSV(sized(prev.LatestCSV, 0), c.Latest, c.Updated)
+	v.encodeFleet(c, prev)
 	v.cur.Store(c)
-	return c, wire.AppendWindow(sized(c.LatestJSON, 1024), c.Seq, &w.Fleet, w.Vehicles)
+	return c
 }
 
 // encode fills c's encodings. Each buffer starts at about the size of
@@ -84,13 +123,19 @@ func (v *View) encode(c, prev *Current) {
 	}
 	c.LatestJSON = append(telemetry.AppendVehiclesJSON(sized(prev.LatestJSON, 0), c.Latest), '\n')
 	c.LatestCSV = AppendLatestCSV(sized(prev.LatestCSV, 0), c.Latest, c.Updated)
+	v.encodeFleet(c, prev)
+	c.Snapshot = wire.AppendSnapshot(sized(prev.Snapshot, 0), c.Seq, snapshotFleet(c.Fleet), c.Latest)
+}
+
+func (v *View) encodeFleet(c, prev *Current) {
 	c.FleetJSON = append(telemetry.AppendFleetJSON(sized(prev.FleetJSON, 512), c.Fleet), '\n')
 	c.FleetCSV = AppendFleetCSV(sized(prev.FleetCSV, 256), c.Fleet)
-	snap := c.Fleet
-	if len(snap) > SnapshotFleetRows {
-		snap = snap[len(snap)-SnapshotFleetRows:]
-	}
-	c.Snapshot = wire.AppendSnapshot(sized(prev.Snapshot, 0), c.Seq, snap, c.Latest)
+}
+
+// snapshotFleet returns the fleet rows a snapshot carries: the latest
+// SnapshotFleetRows.
+func snapshotFleet(fleet []telemetry.FleetRow) []telemetry.FleetRow {
+	return fleet[max(0, len(fleet)-SnapshotFleetRows):]
 }
 
 // sized returns an empty buffer with room for like and extra bytes more,
