@@ -107,11 +107,20 @@ func (v *View) Prepare(w telemetry.Window) *Next {
 	// buffers are needed before publishing, and the previous Commit made
 	// them ready: under loadgen at 10k vehicles, encoding into fresh
 	// buffers took 20 to 80 ms of CPU, 1,400 to 3,400 page faults; into
-	// touched ones 3 to 6 ms.
+	// touched ones 3 to 6 ms. Their sizes come from the row count and
+	// the previous window's bytes per row (a buffer that grows while
+	// encoding is fresh memory again, of twice the size).
 	head := len(wire.AppendWindowEncoded(nil, c.Seq, &w.Fleet, nil)) - 1
-	msg := wire.AppendWindow(take(&v.spareMsg, old.LatestJSON, head+1), c.Seq, &w.Fleet, c.Latest)
+	perRow := rowBytes
+	if n := len(old.Latest); n > 0 {
+		perRow = len(old.LatestJSON)/n + 1
+	}
+	need := head + 2 + perRow*len(c.Latest)
+	msg := wire.AppendWindow(take(&v.spareMsg, need), c.Seq, &w.Fleet, c.Latest)
 	rows := msg[head : len(msg)-1 : len(msg)-1]
-	c.Snapshot = wire.AppendSnapshotEncoded(take(&v.spareSnap, old.Snapshot, 0), c.Seq, snapshotFleet(c.Fleet), rows)
+	snapFleet := snapshotFleet(c.Fleet)
+	snap := take(&v.spareSnap, len(rows)+64+fleetRowBytes*len(snapFleet))
+	c.Snapshot = wire.AppendSnapshotEncoded(snap, c.Seq, snapFleet, rows)
 	return &Next{Seq: c.Seq, Message: msg, Snapshot: c.Snapshot, cur: c, rows: rows}
 }
 
@@ -122,25 +131,29 @@ func (v *View) Commit(n *Next) *Current {
 	c := n.cur
 	prev := v.cur.Load()
 	c.Updated = v.now()
-	c.LatestJSON = append(append(sized(prev.LatestJSON, 0), n.rows...), '\n')
+	c.LatestJSON = append(append(make([]byte, 0, len(n.rows)+1), n.rows...), '\n')
 	c.LatestCSV = AppendLatestCSV(sized(prev.LatestCSV, 0), c.Latest, c.Updated)
 	v.encodeFleet(c, prev)
 	v.cur.Store(c)
-	v.spareMsg = touched(sized(n.Message, 0))
-	v.spareSnap = touched(sized(c.Snapshot, 0))
+	v.spareMsg = touched(make([]byte, 0, sizeFor(len(n.Message))))
+	v.spareSnap = touched(make([]byte, 0, sizeFor(len(c.Snapshot))))
 	return c
 }
 
-// take returns *spare, emptied, if it has the room sized(like, extra)
-// would give, or else that new buffer; *spare is used once.
-func take(spare *[]byte, like []byte, extra int) []byte {
+// take returns *spare, emptied, if it has room for need bytes, or else a
+// new buffer with room for need and some more; *spare is used once.
+func take(spare *[]byte, need int) []byte {
 	b := *spare
 	*spare = nil
-	if cap(b) < sizeFor(like, extra) {
-		return sized(like, extra)
+	if cap(b) < need {
+		return make([]byte, 0, sizeFor(need))
 	}
 	return b[:0]
 }
+
+// At least the size of an encoded vehicle row (JSON, with a 10-character
+// id: about 300 bytes) and of a fleet row (about 250 bytes).
+const rowBytes, fleetRowBytes = 384, 320
 
 // touched returns b with a write to every page of its capacity, so that
 // the kernel has backed them with memory before b is needed.
@@ -181,14 +194,15 @@ func snapshotFleet(fleet []telemetry.FleetRow) []telemetry.FleetRow {
 // sized returns an empty buffer with room for like and extra bytes more,
 // and a little slack.
 func sized(like []byte, extra int) []byte {
-	n := sizeFor(like, extra)
+	n := sizeFor(len(like)) + extra
 	if n == 0 {
 		return nil
 	}
 	return make([]byte, 0, n)
 }
 
-func sizeFor(like []byte, extra int) int { return len(like) + len(like)/16 + extra }
+// sizeFor returns n and a little slack.
+func sizeFor(n int) int { return n + n/16 }
 
 // AppendLatestCSV appends a header and rows in the layout of
 // latest_metrics.csv: the per-vehicle columns and last_updated.
