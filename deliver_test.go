@@ -104,7 +104,9 @@ func TestDeliverNoGap(t *testing.T) {
 		problems = append(problems, fmt.Sprintf(format, args...))
 	}
 	var connected int
+	dialing := make(chan struct{})
 	wg.Go(func() {
+		defer close(dialing)
 		for connected < maxSubscribers {
 			select {
 			case <-sending:
@@ -129,7 +131,9 @@ func TestDeliverNoGap(t *testing.T) {
 			t.Fatal("no subscriber got its snapshot")
 		}
 	}
+	// Stop dialing before the hub closes, which refuses new subscribers.
 	close(sending)
+	<-dialing
 	close(in)
 	if err := <-delivered; err != nil {
 		t.Errorf("deliver: %v", err)
