@@ -233,10 +233,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 }
 
 // deliver hands each final window to subscribers, the served view and the
-// CSV files, in that order (the view's encodings other than the /ws
-// messages are made after publishing), and each provisional window (live, nil when
-// off) to subscribers, until windows is closed; then it disconnects the
-// subscribers after what is queued for them.
+// CSV files, in that order (the view makes the /ws messages before
+// publishing and its other encodings after), and each provisional window
+// (live, nil when off) to subscribers, until windows is closed; then it
+// disconnects the subscribers after what is queued for them.
 func deliver(windows, live <-chan telemetry.Window, v *view.View, subs *hub.Hub, store *storage.Writer, met *metrics, log *slog.Logger) error {
 	failing := false
 	for windows != nil {
@@ -258,7 +258,7 @@ func deliver(windows, live <-chan telemetry.Window, v *view.View, subs *hub.Hub,
 		}
 		// Subscribers first: the window message and the snapshot that
 		// includes it go to the hub together, then the view's other
-		// encodings and the files, which nobody waits for.
+		// encodings and the files, which subscribers need not wait for.
 		next := v.Prepare(w)
 		subs.Publish(next.Seq, &w, next.Message, next.Snapshot)
 		met.closeLag.Observe(time.Since(w.End()).Seconds())
