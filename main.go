@@ -246,9 +246,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return err
 }
 
-// deliver hands each final window to the CSV files, the served view and
-// subscribers, in that order, and each provisional window (live, nil when
-// off) to subscribers, until windows is closed; then it disconnects the
+// deliver hands each final window to the CSV files, then to subscribers
+// and the served view, and each provisional window (live, nil when off) to
+// subscribers, until windows is closed; then it disconnects the
 // subscribers after what is queued for them.
 func deliver(windows, live <-chan telemetry.Window, v *view.View, subs *hub.Hub, store *storage.Writer, dur *durable, met *metrics, log *slog.Logger) error {
 	failing := false
@@ -269,21 +269,23 @@ func deliver(windows, live <-chan telemetry.Window, v *view.View, subs *hub.Hub,
 			}
 			w = fw
 		}
-		// The files first, then the view and subscribers: a window
-		// anyone has seen is on disk, so a crash (kill -9) never takes
-		// a seq back or emits a window again. Save the state even when
-		// the CSV files failed: seq must never go back after a restart.
-		seq := v.Current().Seq + 1
+		// The files first, then subscribers and the view: a window
+		// anyone has seen is on disk, so a crash (kill -9) never takes a
+		// seq back or emits a window again. The view makes the /ws
+		// message and snapshot before (no I/O), its other encodings after
+		// publishing. Save the state even when the CSV files failed: seq
+		// must never go back after a restart.
+		next := v.Prepare(w)
 		werr := store.Write(w)
-		serr := store.SaveState(seq, w.End())
+		serr := store.SaveState(next.Seq, w.End())
 		if serr == nil {
 			// The window's events are final and delivered: the log
 			// need not keep them.
 			dur.release(w.End())
 		}
-		cur, msg := v.Apply(w)
-		subs.Publish(cur.Seq, &w, msg, cur.Snapshot)
+		subs.Publish(next.Seq, &w, next.Message, next.Snapshot)
 		met.closeLag.Observe(time.Since(w.End()).Seconds())
+		cur := v.Commit(next)
 		err := errors.Join(werr, serr)
 		if err != nil {
 			met.csvErrors.WithLabelValues(csvErrorReason(err)).Inc()

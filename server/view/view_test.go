@@ -621,3 +621,59 @@ func TestConcurrentReaders(t *testing.T) {
 		t.Errorf("Seq = %d after %d windows", got, windows)
 	}
 }
+
+// TestPrepareThenCommit checks the split that lets delivery publish a
+// window before the view's other encodings: Prepare's message and snapshot
+// carry the window's seq and rows and equal what Apply makes, the view does
+// not change until Commit, and Commit makes the state Apply would.
+func TestPrepareThenCommit(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		loaded uint64
+		ids    [][]string // the vehicles of each window
+	}{
+		{name: "from zero", ids: [][]string{{"A", "B"}, {"B"}, {"A", "C", "D"}}},
+		{name: "continues the loaded seq", loaded: 41, ids: [][]string{{"TRUCK-0042"}, {}, {"X", "Y"}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			clk := &clock{now: t0}
+			split := view.New(tc.loaded, nil, vehicleRows(0, "Q"), time.Hour, clk.Now)
+			whole := view.New(tc.loaded, nil, vehicleRows(0, "Q"), time.Hour, clk.Now)
+			for i, ids := range tc.ids {
+				w := window(i+1, ids...)
+				clk.now = start(i + 2).Add(time.Second)
+				before := split.Current()
+				next := split.Prepare(w)
+				if split.Current() != before {
+					t.Fatalf("window %d: Prepare changed Current", i)
+				}
+				wantSeq := tc.loaded + uint64(i) + 1
+				if next.Seq != wantSeq {
+					t.Errorf("window %d: Next.Seq = %d, want %d", i, next.Seq, wantSeq)
+				}
+				msg := decodeJSON[wire.Window](t, next.Message)
+				snap := decodeJSON[wire.Snapshot](t, next.Snapshot)
+				if msg.Seq != wantSeq || snap.Seq != wantSeq {
+					t.Errorf("window %d: message seq %d, snapshot seq %d, want both %d", i, msg.Seq, snap.Seq, wantSeq)
+				}
+				if diff := cmp.Diff(w.Vehicles, snap.Vehicles, equateRows); diff != "" {
+					t.Errorf("window %d: snapshot rows are not the window's (-want +got):\n%s", i, diff)
+				}
+				cur := split.Commit(next)
+				if split.Current() != cur || cur.Seq != wantSeq {
+					t.Errorf("window %d: after Commit, Current seq %d (the returned state: %v), want %d", i, split.Current().Seq, split.Current() == cur, wantSeq)
+				}
+				wantCur, wantMsg := whole.Apply(w)
+				if !bytes.Equal(next.Message, wantMsg) {
+					t.Errorf("window %d: Prepare's message differs from Apply's", i)
+				}
+				if diff := cmp.Diff(cloneCurrent(wantCur), cloneCurrent(cur)); diff != "" {
+					t.Errorf("window %d: state after Commit differs from Apply's (-Apply +Commit):\n%s", i, diff)
+				}
+			}
+		})
+	}
+}

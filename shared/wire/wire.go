@@ -49,13 +49,26 @@ type Window struct {
 
 // AppendSnapshot appends the JSON encoding of a snapshot message.
 func AppendSnapshot(b []byte, seq uint64, fleet []telemetry.FleetRow, vehicles []telemetry.VehicleRow) []byte {
+	b = appendSnapshotHead(b, seq, fleet)
+	b = telemetry.AppendVehiclesJSON(b, vehicles)
+	return append(b, '}')
+}
+
+// AppendSnapshotEncoded is AppendSnapshot with the vehicle rows already
+// encoded, as telemetry.AppendVehiclesJSON gives them: a window's rows are
+// encoded once and copied into each message that carries them.
+func AppendSnapshotEncoded(b []byte, seq uint64, fleet []telemetry.FleetRow, vehiclesJSON []byte) []byte {
+	b = appendSnapshotHead(b, seq, fleet)
+	b = append(b, vehiclesJSON...)
+	return append(b, '}')
+}
+
+func appendSnapshotHead(b []byte, seq uint64, fleet []telemetry.FleetRow) []byte {
 	b = append(b, `{"type":"snapshot","seq":`...)
 	b = strconv.AppendUint(b, seq, 10)
 	b = append(b, `,"fleet":`...)
 	b = telemetry.AppendFleetJSON(b, fleet)
-	b = append(b, `,"vehicles":`...)
-	b = telemetry.AppendVehiclesJSON(b, vehicles)
-	return append(b, '}')
+	return append(b, `,"vehicles":`...)
 }
 
 // AppendWindow appends the JSON encoding of a final window message.
@@ -63,7 +76,21 @@ func AppendWindow(b []byte, seq uint64, fleet *telemetry.FleetRow, vehicles []te
 	return appendWindow(b, TypeWindow, true, seq, fleet, vehicles)
 }
 
+// AppendWindowEncoded is AppendWindow with the vehicle rows already
+// encoded, as telemetry.AppendVehiclesJSON gives them.
+func AppendWindowEncoded(b []byte, seq uint64, fleet *telemetry.FleetRow, vehiclesJSON []byte) []byte {
+	b = appendWindowHead(b, TypeWindow, true, seq, fleet)
+	b = append(b, vehiclesJSON...)
+	return append(b, '}')
+}
+
 func appendWindow(b []byte, typ string, final bool, seq uint64, fleet *telemetry.FleetRow, vehicles []telemetry.VehicleRow) []byte {
+	b = appendWindowHead(b, typ, final, seq, fleet)
+	b = telemetry.AppendVehiclesJSON(b, vehicles)
+	return append(b, '}')
+}
+
+func appendWindowHead(b []byte, typ string, final bool, seq uint64, fleet *telemetry.FleetRow) []byte {
 	b = append(b, `{"type":"`...)
 	b = append(b, typ...)
 	b = append(b, `","seq":`...)
@@ -76,9 +103,7 @@ func appendWindow(b []byte, typ string, final bool, seq uint64, fleet *telemetry
 	b = telemetry.AppendTime(b, fleet.WindowEnd)
 	b = append(b, `","fleet":`...)
 	b = fleet.AppendJSON(b)
-	b = append(b, `,"vehicles":`...)
-	b = telemetry.AppendVehiclesJSON(b, vehicles)
-	return append(b, '}')
+	return append(b, `,"vehicles":`...)
 }
 
 // AppendLive appends the JSON encoding of a provisional update of the open

@@ -205,3 +205,31 @@ func TestAppendLive(t *testing.T) {
 		t.Fatalf("live message decodes to %+v", w)
 	}
 }
+
+// The Encoded variants, given the rows as AppendVehiclesJSON encodes them,
+// make the same bytes as the plain ones.
+func TestAppendEncoded(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		fleet    []telemetry.FleetRow
+		vehicles []telemetry.VehicleRow
+	}{
+		{name: "no rows"},
+		{name: "one vehicle", fleet: []telemetry.FleetRow{fleetRow(1)}, vehicles: vehicleRows(1, "TRUCK-0042")},
+		{name: "several", fleet: []telemetry.FleetRow{fleetRow(1), fleetRow(2)}, vehicles: vehicleRows(2, "A", "B.1", "C:2")},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			enc := telemetry.AppendVehiclesJSON(nil, tc.vehicles)
+			if got, want := string(wire.AppendSnapshotEncoded([]byte("x"), 7, tc.fleet, enc)), string(wire.AppendSnapshot([]byte("x"), 7, tc.fleet, tc.vehicles)); got != want {
+				t.Errorf("AppendSnapshotEncoded = %s, want %s", got, want)
+			}
+			f := fleetRow(3)
+			if got, want := string(wire.AppendWindowEncoded([]byte("x"), 9, &f, enc)), string(wire.AppendWindow([]byte("x"), 9, &f, tc.vehicles)); got != want {
+				t.Errorf("AppendWindowEncoded = %s, want %s", got, want)
+			}
+		})
+	}
+}
