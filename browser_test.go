@@ -111,4 +111,11 @@ func TestDashboardInBrowser(t *testing.T) {
 	poll[bool](t, ctx, "a data-only update of the fleet chart with the new window",
 		`document.getElementById('chart-fleet-speed').getAttribute('data-merge') === 'data' && `+seriesLen("chart-fleet-speed", 0)+` > `+strconv.Itoa(n))
 	screenshot(t, ctx, "dashboard.png")
+
+	// A chart follows its own element, not only the window: narrowing the
+	// card (as a scrollbar appearing or a reflow does) resizes the chart.
+	poll[bool](t, ctx, "narrowing the fleet chart's card", `(() => { const e = document.getElementById('chart-fleet-speed'); e.style.width = '300px'; return true; })()`)
+	if w := poll[int](t, ctx, "the fleet chart to fit its narrower element", `(() => { const c = echarts.getInstanceByDom(document.getElementById('chart-fleet-speed')); return c && c.getWidth() <= 300 ? c.getWidth() : 0; })()`); w != 300 {
+		t.Errorf("fleet chart is %d px wide in a 300 px element", w)
+	}
 }

@@ -34,13 +34,17 @@ func (p *painter) draw(option []byte, dark bool) bool {
 			theme = "dark"
 		}
 		if old := ec.Call("getInstanceByDom", elem); old.Truthy() {
-			old.Call("dispose")
+			jsFunc(&disposeFunc, disposeJS).Invoke(old)
 		}
 		p.inst = ec.Call("init", elem, theme)
+		// The window's resize event misses a container that changes
+		// size on its own (a scrollbar appearing, a card reflowing on a
+		// phone): follow the element itself.
+		jsFunc(&observeFunc, observeJS).Invoke(p.inst)
 	}
 	// A JSON string crosses into JS cheaply; JSON.parse beats decoding in Go,
 	// and typed Go slices cannot be passed to Call at all.
-	mode := setOption().Invoke(p.inst, string(option)).String()
+	mode := jsFunc(&setOptionFunc, setOptionJS, "text").Invoke(p.inst, string(option)).String()
 	p.inst.Call("getDom").Call("setAttribute", "data-merge", mode)
 	if !firstChartMarked {
 		// For measuring: the time from navigation to the first chart
@@ -77,14 +81,39 @@ chart.__fpSeries = series.length;
 return "full";
 `
 
-// setOptionFunc is setOptionJS made into a JS function on first use.
-var setOptionFunc app.Value
+// observeJS resizes a chart whenever its element changes size; dispose
+// stops it.
+const observeJS = `
+if (typeof ResizeObserver === "undefined") return;
+chart.__fpRO = new ResizeObserver(() => chart.resize());
+chart.__fpRO.observe(chart.getDom());
+`
 
-func setOption() app.Value {
-	if setOptionFunc == nil {
-		setOptionFunc = app.Window().Get("Function").New("chart", "text", setOptionJS)
+// disposeJS stops observing a chart's element and frees the chart.
+const disposeJS = `
+if (chart.__fpRO) chart.__fpRO.disconnect();
+chart.dispose();
+`
+
+// The JS functions above, made on first use; UI goroutine only.
+var setOptionFunc, observeFunc, disposeFunc app.Value
+
+// jsFunc returns *fn, first making it from body: a JS function of chart
+// and params.
+func jsFunc(fn *app.Value, body string, params ...string) app.Value {
+	if *fn == nil {
+		args := append([]any{"chart"}, anys(params)...)
+		*fn = app.Window().Get("Function").New(append(args, body)...)
 	}
-	return setOptionFunc
+	return *fn
+}
+
+func anys(s []string) []any {
+	out := make([]any, len(s))
+	for i, v := range s {
+		out[i] = v
+	}
+	return out
 }
 
 // FirstChartMark names the performance mark set when the page draws its
@@ -104,7 +133,7 @@ func (p *painter) resize() {
 // dispose frees the chart; the next draw creates it again.
 func (p *painter) dispose() {
 	if p.inst != nil {
-		p.inst.Call("dispose")
+		jsFunc(&disposeFunc, disposeJS).Invoke(p.inst)
 		p.inst = nil
 	}
 }
