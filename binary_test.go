@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -13,13 +14,31 @@ import (
 	"time"
 )
 
-// buildBinary builds the server binary into a temporary folder once per
-// test and returns its path.
+// binDir holds the server binary built for this test process; TestMain
+// removes it.
+var binDir string
+
+// built builds the server binary once per test process.
+var built = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "fleetpulse-bin-")
+	if err != nil {
+		return "", err
+	}
+	binDir = dir
+	bin := filepath.Join(dir, "fleetpulse")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// buildBinary returns the path of the server binary, built once for all
+// the tests that run it.
 func buildBinary(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "fleetpulse")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	bin, err := built()
+	if err != nil {
+		t.Fatal(err)
 	}
 	return bin
 }

@@ -31,7 +31,11 @@ func TestMain(m *testing.M) {
 	if os.Getenv(brokerEnv) != "" {
 		os.Exit(runBroker())
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
 }
 
 // runBroker serves kfake on a free port, prints its address and runs until
@@ -220,10 +224,7 @@ func TestClusterProcessesKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and runs four processes")
 	}
-	bin := filepath.Join(t.TempDir(), "fleetpulse")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t)
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)

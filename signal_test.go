@@ -21,10 +21,7 @@ func TestSIGTERMStopsCleanly(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	bin := filepath.Join(t.TempDir(), "fleetpulse")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t)
 	dir := t.TempDir()
 	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-storage", dir, "-window", "1s", "-lateness", "0s", "-vehicles", "5", "-rate", "10")
 	stdout, err := cmd.StdoutPipe()
