@@ -269,9 +269,6 @@ func (o *overview) apply(ctx app.Context, batch []live.Event, stale bool, since 
 			app.Window().Call("goappTryUpdate")
 		}
 	}
-	if o.dash.seq != seq && !o.dash.restored {
-		save(o.dash.saved(time.Now()))
-	}
 	if o.dash.state == live.Connected {
 		o.dash.polling = false
 	}
@@ -281,6 +278,12 @@ func (o *overview) apply(ctx app.Context, batch []live.Event, stale bool, since 
 		app.Window().Get("document").Get("body").Call("setAttribute", "data-seq", strconv.FormatUint(o.dash.seq, 10))
 	}
 	o.drawCharts(ctx)
+	// Saved for an offline reload after drawing: encoding the snapshot
+	// takes tens of milliseconds in wasm, which the first chart need not
+	// wait for.
+	if o.dash.seq != seq && !o.dash.restored {
+		save(o.dash.saved(time.Now()))
+	}
 }
 
 // drawCharts draws the charts whose data changed. When ECharts is not loaded

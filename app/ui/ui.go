@@ -37,6 +37,9 @@ func Routes() {
 //
 // ECharts is served from /web/echarts/echarts.min.js (fetched at build time by
 // make echarts) and loads deferred; nothing is fetched from another host.
+// /web/warm.js, deferred after it, draws a few charts nobody sees while
+// app.wasm downloads and compiles, so that ECharts' first-use cost is paid
+// before the first snapshot rather than after it.
 func Handler(version string) *app.Handler {
 	return &app.Handler{
 		Name:        "FleetPulse",
@@ -54,7 +57,7 @@ func Handler(version string) *app.Handler {
 		BackgroundColor: backgroundColor,
 		LoadingLabel:    "Loading FleetPulse… {progress}%",
 		Styles:          []string{"/web/app.css"},
-		Scripts:         []string{"/web/echarts/echarts.min.js defer"},
+		Scripts:         []string{"/web/echarts/echarts.min.js defer", "/web/warm.js defer"},
 		Version:         version,
 		// The header's logo; go-app caches the other icons itself.
 		CacheableResources:    []string{"/web/icon.svg"},
